@@ -1,0 +1,1 @@
+"""Multi-experiment cell index: tracks, lineage, positives, tau."""

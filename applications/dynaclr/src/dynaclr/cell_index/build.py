@@ -1,0 +1,5 @@
+"""Step 2: tracks -> polars cell index."""
+
+
+class MultiExperimentIndex:
+    """Placeholder: being implemented."""

@@ -1,0 +1,7 @@
+"""Step 1: experiments YAML -> ExperimentRegistry."""
+
+
+class ExperimentRegistry:
+    """Placeholder: being implemented."""
+class ExperimentConfig:
+    """Placeholder."""

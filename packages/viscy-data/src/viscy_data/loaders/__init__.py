@@ -1,0 +1,1 @@
+"""Loaders that feed batches to a trainer."""

@@ -1,0 +1,5 @@
+"""Step 5: a DataLoader whose workers are threads."""
+
+
+class ThreadDataLoader:
+    """Placeholder: being implemented."""

@@ -1,0 +1,1 @@
+"""OME-Zarr metadata and tensorstore pixel readers."""

@@ -1,0 +1,1 @@
+"""Sampling: batches of anchor row positions."""

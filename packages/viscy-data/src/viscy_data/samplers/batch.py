@@ -1,0 +1,5 @@
+"""Step 3: batches of anchor row positions."""
+
+
+class FlexibleBatchSampler:
+    """Placeholder: being implemented."""

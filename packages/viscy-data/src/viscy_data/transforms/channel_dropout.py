@@ -1,0 +1,5 @@
+"""Randomly zero whole channels per sample."""
+
+
+class ChannelDropout:
+    """Placeholder: being implemented."""

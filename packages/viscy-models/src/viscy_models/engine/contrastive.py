@@ -1,0 +1,5 @@
+"""LightningModule for contrastive training."""
+
+
+class ContrastiveModule:
+    """Placeholder: being implemented."""

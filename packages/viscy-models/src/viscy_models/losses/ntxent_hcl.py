@@ -1,0 +1,5 @@
+"""NT-Xent with hard-negative concentration."""
+
+
+class NTXentHCL:
+    """Placeholder: being implemented."""
