@@ -16,8 +16,12 @@ def _write(path: Path, zarr_format: int, offset: float, shards=None) -> np.ndarr
     data = (np.arange(np.prod(SHAPE), dtype=np.float32).reshape(SHAPE) + offset).astype(np.uint16)
     kwargs = {"shards": shards} if shards else {}
     arr = zarr.create_array(
-        str(path), shape=SHAPE, chunks=(1, 1, 4, 16, 20), dtype="uint16",
-        zarr_format=zarr_format, **kwargs,
+        str(path),
+        shape=SHAPE,
+        chunks=(1, 1, 4, 16, 20),
+        dtype="uint16",
+        zarr_format=zarr_format,
+        **kwargs,
     )
     arr[:] = data
     return data
@@ -63,7 +67,9 @@ def test_pickles_without_handles(arrays):
     reader = PatchReader(specs)
     reader.store("a")
     clone = pickle.loads(pickle.dumps(reader))
-    out = clone.read(["a"], np.array([1]), [(1,)], slice(0, 1), np.array([0]), np.array([0]), (4, 4))
+    out = clone.read(
+        ["a"], np.array([1]), [(1,)], slice(0, 1), np.array([0]), np.array([0]), (4, 4)
+    )
     np.testing.assert_array_equal(out[0, 0, 0], data["a"][1, 1, 0, :4, :4])
 
 
@@ -72,7 +78,9 @@ def test_errors_name_the_array(tmp_path, arrays):
     specs = dict(specs, missing=_spec(tmp_path / "nope.zarr", 2))
     reader = PatchReader(specs)
     with pytest.raises(PatchReadError, match="missing"):
-        reader.read(["missing"], np.array([0]), [(0,)], slice(0, 1), np.zeros(1), np.zeros(1), (4, 4))
+        reader.read(
+            ["missing"], np.array([0]), [(0,)], slice(0, 1), np.zeros(1), np.zeros(1), (4, 4)
+        )
     with pytest.raises(KeyError, match="unknown"):
         reader.store("unknown")
     with pytest.raises(ValueError, match="cache_pool_bytes"):
