@@ -1,0 +1,357 @@
+"""Wiring only: experiments YAML -> registry -> index -> dataset -> sampler -> loader -> transforms.
+
+``MultiExperimentDataModule`` builds steps 1-6 of the data flow from plain arguments (all
+settable from a LightningCLI YAML) and applies the batched transforms on the device in
+``on_after_batch_transfer``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from viscy_data import ChannelDropout, FlexibleBatchSampler, ThreadDataLoader
+from viscy_data.loaders.collate import identity_collate
+from viscy_data.samplers.sequential import ShardedSequentialBatchSampler
+from viscy_data.transforms import BatchTransform, CenterCrop
+
+from dynaclr.cell_index.build import MultiExperimentIndex
+from dynaclr.registry import ExperimentRegistry
+from dynaclr.sampler_sync import FixedEpochBatches, TrainerSyncedBatches, TrainLoader
+from dynaclr.triplet_dataset import MultiExperimentTripletDataset
+
+__all__ = ["MultiExperimentDataModule"]
+
+_log = logging.getLogger(__name__)
+
+
+class MultiExperimentDataModule(pl.LightningDataModule):
+    """Train DynaCLR across experiments: sampling, reading, normalization, augmentation.
+
+    Parameters
+    ----------
+    experiments_yaml : str or Path
+        The experiments registry (see ``docs/data-layout.md``).
+    z_range : tuple of int
+        ``(start, stop)`` Z planes read for every patch.
+    yx_patch_size : tuple of int
+        Patch size read from the stores, in pixels (larger than the final size leaves room for
+        rotation before the centre crop).
+    final_yx_patch_size : tuple of int
+        Patch size the model sees after the centre crop.
+    val_experiments : list of str
+        Experiments held out for validation (whole experiments). Empty: no validation.
+    tau_range : tuple of float, default (0.5, 2.0)
+        Anchor-positive offset range in hours.
+    tau_decay_rate : float, default 2.0
+        Decay of the offset weights (0: uniform).
+    batch_size : int, default 128
+        Anchors per batch (per rank).
+    num_workers : int, default 2
+        Loader threads (0 reads in the training thread).
+    experiment_aware, condition_balanced, leaky, temporal_enrichment, temporal_window_hours,
+    temporal_global_fraction, experiment_weights, condition_ratio
+        Sampling axes of :class:`viscy_data.FlexibleBatchSampler` (see
+        ``docs/viscy-data/sampler.md``). Validation uses the same axes without temporal
+        enrichment.
+    channel_dropout_channels : tuple of int, default (1,)
+        Model channel positions that :class:`viscy_data.ChannelDropout` may zero (training only).
+    channel_dropout_prob : float, default 0.5
+        Per-sample probability of zeroing each listed channel.
+    normalizations : list of BatchTransform, default ()
+        Applied to every batch (training, validation, prediction), e.g.
+        :class:`viscy_data.transforms.Normalize`.
+    augmentations : list of BatchTransform, default ()
+        Applied to training batches only, after the normalizations.
+    hcl_beta : float, default 0.5
+        Hard-negative concentration of the loss; the ``dynaclr`` CLI links it to
+        ``model.loss_function.init_args.beta``.
+    cache_pool_bytes : int, default 0
+        Shared tensorstore chunk cache (0: off).
+    seed : int, default 0
+        Seed of the sampler, positives and augmentations.
+    include_wells : list of str, optional
+        Only these wells (``"A/1"``) of every experiment.
+    exclude_fovs : list of str, optional
+        FOVs (``"A/1/0"``) to leave out.
+    pin_memory : bool, default True
+        Pin batches in page-locked memory when CUDA is available.
+    prefetch : int, default 2
+        Ready batches kept in the loader's queue beyond those being read.
+    predict_experiments : list of str, optional
+        Experiments embedded by ``predict`` (default: all).
+    """
+
+    def __init__(
+        self,
+        experiments_yaml: str | Path,
+        z_range: tuple[int, int],
+        yx_patch_size: tuple[int, int],
+        final_yx_patch_size: tuple[int, int],
+        val_experiments: list[str] | None = None,
+        tau_range: tuple[float, float] = (0.5, 2.0),
+        tau_decay_rate: float = 2.0,
+        batch_size: int = 128,
+        num_workers: int = 2,
+        experiment_aware: bool = True,
+        condition_balanced: bool = True,
+        leaky: float = 0.0,
+        temporal_enrichment: bool = False,
+        temporal_window_hours: float = 2.0,
+        temporal_global_fraction: float = 0.3,
+        experiment_weights: dict[str, float] | None = None,
+        condition_ratio: dict[str, float] | None = None,
+        channel_dropout_channels: Sequence[int] = (1,),
+        channel_dropout_prob: float = 0.5,
+        normalizations: Sequence[BatchTransform] = (),
+        augmentations: Sequence[BatchTransform] = (),
+        hcl_beta: float = 0.5,
+        cache_pool_bytes: int = 0,
+        seed: int = 0,
+        include_wells: list[str] | None = None,
+        exclude_fovs: list[str] | None = None,
+        pin_memory: bool = True,
+        prefetch: int = 2,
+        predict_experiments: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
+                                 ("prefetch", prefetch, 0), ("cache_pool_bytes", cache_pool_bytes, 0)):
+            if int(value) != value or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        self.experiments_yaml = experiments_yaml
+        self.z_range = tuple(z_range)
+        self.yx_patch_size = tuple(yx_patch_size)
+        self.final_yx_patch_size = tuple(final_yx_patch_size)
+        if any(f > p for f, p in zip(self.final_yx_patch_size, self.yx_patch_size)):
+            raise ValueError(
+                f"final_yx_patch_size={self.final_yx_patch_size} must not exceed "
+                f"yx_patch_size={self.yx_patch_size}"
+            )
+        self.val_experiments = list(val_experiments or [])
+        self.tau_range = tuple(tau_range)
+        self.tau_decay_rate = tau_decay_rate
+        self.batch_size = int(batch_size)
+        self.num_workers = int(num_workers)
+        self.experiment_aware = experiment_aware
+        self.condition_balanced = condition_balanced
+        self.leaky = leaky
+        self.temporal_enrichment = temporal_enrichment
+        self.temporal_window_hours = temporal_window_hours
+        self.temporal_global_fraction = temporal_global_fraction
+        self.experiment_weights = experiment_weights
+        self.condition_ratio = condition_ratio
+        self.channel_dropout_channels = tuple(channel_dropout_channels)
+        self.channel_dropout_prob = channel_dropout_prob
+        self.normalizations = list(normalizations)
+        self.augmentations = list(augmentations)
+        self.hcl_beta = hcl_beta
+        self.cache_pool_bytes = int(cache_pool_bytes)
+        self.seed = int(seed)
+        self.include_wells = include_wells
+        self.exclude_fovs = exclude_fovs
+        self.pin_memory = pin_memory
+        self.prefetch = int(prefetch)
+        self.predict_experiments = predict_experiments
+        self.registry: ExperimentRegistry | None = None
+        self.train_dataset: MultiExperimentTripletDataset | None = None
+        self.val_dataset: MultiExperimentTripletDataset | None = None
+        self.predict_dataset: MultiExperimentTripletDataset | None = None
+        self._crop = CenterCrop(self.final_yx_patch_size)
+        self._dropout = (
+            ChannelDropout(self.channel_dropout_channels, p=channel_dropout_prob)
+            if self.channel_dropout_channels and channel_dropout_prob > 0
+            else None
+        )
+        self._train_batches: TrainerSyncedBatches | None = None
+        self._pending_state: dict[str, int] | None = None
+
+    # ----------------------------------------------------------------- setup
+    def setup(self, stage: str | None = None) -> None:
+        """Load the registry, split by experiment and build the index and dataset per split.
+
+        Raises
+        ------
+        ValueError
+            Unknown names in ``val_experiments`` / ``predict_experiments``, every experiment in
+            validation, or normalization statistics missing for some FOVs.
+        """
+        self.registry = ExperimentRegistry.from_yaml(self.experiments_yaml)
+        names = [exp.name for exp in self.registry.experiments]
+        where = f"{self.experiments_yaml}"
+        self._check_names("val_experiments", self.val_experiments, names, where)
+        if stage in (None, "fit", "validate"):
+            train = [n for n in names if n not in self.val_experiments]
+            if not train and stage != "validate":
+                raise ValueError(
+                    f"val_experiments={self.val_experiments} holds every experiment of {where}; "
+                    "leave at least one for training."
+                )
+            if train and stage != "validate":
+                self.train_dataset = self._dataset(train, fit=True)
+            self.val_dataset = (
+                self._dataset(self.val_experiments, fit=True) if self.val_experiments else None
+            )
+        if stage in (None, "predict"):
+            chosen = self.predict_experiments or names
+            self._check_names("predict_experiments", chosen, names, where)
+            self.predict_dataset = self._dataset(chosen, fit=False)
+
+    @staticmethod
+    def _check_names(field: str, chosen: Sequence[str], names: list[str], where: str) -> None:
+        unknown = [n for n in chosen if n not in names]
+        if unknown:
+            raise ValueError(f"{field} names {unknown}, not in {where}; experiments: {names}")
+
+    def _dataset(self, names: Sequence[str], fit: bool) -> MultiExperimentTripletDataset:
+        registry = ExperimentRegistry([self.registry.get_experiment(n) for n in names])
+        index = MultiExperimentIndex(
+            registry,
+            z_range=self.z_range,
+            yx_patch_size=self.yx_patch_size,
+            tau_range_hours=self.tau_range,
+            include_wells=self.include_wells,
+            exclude_fovs=self.exclude_fovs,
+        )
+        dataset = MultiExperimentTripletDataset(
+            index,
+            fit=fit,
+            tau_decay_rate=self.tau_decay_rate,
+            seed=self.seed,
+            cache_pool_bytes=self.cache_pool_bytes,
+        )
+        for transform in self.normalizations:
+            level = getattr(transform, "level", None)
+            if level is not None and (lacking := dataset.norm.missing(level)):
+                raise ValueError(
+                    f"normalization {type(transform).__name__}(level={level!r}) needs statistics "
+                    f"that FOVs {lacking} lack (experiments YAML {self.experiments_yaml}); add "
+                    "them to the stores or pick another level."
+                )
+        _log.info("%s index:\n%s", "fit" if fit else "predict", index.summary())
+        return dataset
+
+    # ----------------------------------------------------------- topology
+    def _topology(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 1, 0
+        return int(getattr(trainer, "world_size", 1)), int(getattr(trainer, "global_rank", 0))
+
+    def _loader(self, dataset, batch_sampler, cls: type = ThreadDataLoader) -> ThreadDataLoader:
+        return cls(
+            dataset,
+            batch_sampler=batch_sampler,
+            collate_fn=identity_collate,
+            num_workers=self.num_workers,
+            prefetch=self.prefetch,
+            pin_memory=self.pin_memory,
+        )
+
+    def _sampler(self, dataset, temporal: bool, drop_last: bool) -> FlexibleBatchSampler:
+        world, rank = self._topology()
+        return FlexibleBatchSampler(
+            dataset.index.valid_anchors,
+            batch_size=self.batch_size,
+            experiment_aware=self.experiment_aware,
+            leaky=self.leaky,
+            experiment_weights=self.experiment_weights,
+            condition_balanced=self.condition_balanced,
+            condition_ratio=self.condition_ratio,
+            temporal_enrichment=temporal,
+            temporal_window_hours=self.temporal_window_hours,
+            temporal_global_fraction=self.temporal_global_fraction,
+            num_replicas=world,
+            rank=rank,
+            seed=self.seed,
+            drop_last=drop_last,
+        )
+
+    # --------------------------------------------------------- dataloaders
+    def train_dataloader(self) -> ThreadDataLoader:
+        """Batches from a self-sharding :class:`FlexibleBatchSampler`, epoch from the trainer."""
+        if self.train_dataset is None:
+            raise RuntimeError("call setup('fit') before train_dataloader()")
+        sampler = self._sampler(self.train_dataset, self.temporal_enrichment, drop_last=True)
+        self._train_batches = TrainerSyncedBatches(sampler, self.train_dataset, self)
+        if self._pending_state is not None:
+            self._train_batches.load_state_dict(self._pending_state)
+            self._pending_state = None
+        return self._loader(self.train_dataset, self._train_batches, TrainLoader)
+
+    def val_dataloader(self) -> ThreadDataLoader | list:
+        """The same seeded validation batches every epoch, sharded across ranks."""
+        if self.val_dataset is None:
+            return []
+        sampler = self._sampler(self.val_dataset, temporal=False, drop_last=False)
+        return self._loader(self.val_dataset, FixedEpochBatches(sampler, self.val_dataset))
+
+    def predict_dataloader(self) -> ThreadDataLoader:
+        """Every observation once, in order, each rank a contiguous share."""
+        if self.predict_dataset is None:
+            raise RuntimeError("call setup('predict') before predict_dataloader()")
+        world, rank = self._topology()
+        sampler = ShardedSequentialBatchSampler(
+            len(self.predict_dataset), self.batch_size, num_replicas=world, rank=rank
+        )
+        return self._loader(self.predict_dataset, sampler)
+
+    # ------------------------------------------------------------ resume
+    def state_dict(self) -> dict[str, int]:
+        """Sampler position: epoch and batches the training loop has consumed in it."""
+        if self._train_batches is None:
+            return {}
+        return self._train_batches.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the sampler position saved by :meth:`state_dict`."""
+        if not state_dict:
+            return
+        if self._train_batches is None:
+            self._pending_state = dict(state_dict)
+        else:
+            self._train_batches.load_state_dict(state_dict)
+
+    # --------------------------------------------------------- transforms
+    def _is_training(self) -> bool:
+        trainer = getattr(self, "trainer", None)
+        return trainer is None or bool(trainer.training)
+
+    def _generator(self, dataloader_idx: int) -> torch.Generator:
+        trainer = getattr(self, "trainer", None)
+        epoch = step = 0
+        if trainer is not None:
+            epoch = trainer.current_epoch
+            step = trainer.fit_loop.epoch_loop.batch_progress.current.ready
+        world, rank = self._topology()
+        generator = torch.Generator()
+        generator.manual_seed(hash((self.seed, epoch, step, rank, dataloader_idx)) & (2**63 - 1))
+        return generator
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """Normalize, then (training) augment, centre-crop, then (training) drop channels.
+
+        The ``*_norm_meta`` entries are consumed, so the model only sees tensors.
+        """
+        training = self._is_training()
+        generator = self._generator(dataloader_idx)
+        for key in ("anchor", "positive", "negative"):
+            if key not in batch:
+                continue
+            x = batch[key]
+            meta = batch.pop(f"{key}_norm_meta", None)
+            for transform in self.normalizations:
+                x = transform(x, norm_meta=meta, generator=generator)
+            if training:
+                for transform in self.augmentations:
+                    x = transform(x, norm_meta=meta, generator=generator)
+            x = self._crop(x)
+            if training and self._dropout is not None:
+                self._dropout.generator = generator
+                x = self._dropout(x)
+            batch[key] = x
+        return batch

@@ -1,0 +1,112 @@
+"""Keep the batch sampler's epoch and resume position in step with the Lightning trainer.
+
+Lightning never calls ``set_epoch`` on a custom ``batch_sampler``, and a loader only knows how
+many batches it handed out (some of them prefetched, not trained on). These wrappers take the
+epoch from ``trainer.current_epoch`` each time an epoch's iterator is created, and the resume
+position from the batches the training loop actually consumed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from torch.utils.data import Sampler
+from viscy_data import FlexibleBatchSampler, ThreadDataLoader
+
+__all__ = ["FixedEpochBatches", "TrainLoader", "TrainerSyncedBatches"]
+
+
+class TrainerSyncedBatches(Sampler[list[int]]):
+    """Training batches whose epoch follows the attached trainer.
+
+    Parameters
+    ----------
+    sampler : FlexibleBatchSampler
+        The self-sharding batch sampler.
+    dataset : object with ``set_epoch``
+        Keyed on the same epoch so positives change every epoch.
+    datamodule : LightningDataModule
+        Its ``trainer`` (when attached) supplies the epoch and the consumed-batch count.
+    """
+
+    def __init__(self, sampler: FlexibleBatchSampler, dataset: Any, datamodule: Any) -> None:
+        self.sampler = sampler
+        self.dataset = dataset
+        self.datamodule = datamodule
+        self._resume: tuple[int, int] | None = None
+
+    def _trainer(self):
+        return getattr(self.datamodule, "trainer", None)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        trainer = self._trainer()
+        if trainer is not None:
+            self.sampler.set_epoch(int(trainer.current_epoch))
+        if self._resume is not None:
+            saved_epoch, done = self._resume
+            self._resume = None
+            if trainer is None or saved_epoch == int(trainer.current_epoch):
+                self.sampler.set_epoch(saved_epoch)
+                self.sampler.set_start_batch(min(done, len(self.sampler)))
+        return self._batches()
+
+    def _batches(self) -> Iterator[list[int]]:
+        # Without a trainer the sampler advances its own epoch when iteration starts; key the
+        # dataset on the epoch the sampler settled on before the first batch is fetched.
+        for i, batch in enumerate(self.sampler):
+            if i == 0:
+                self.dataset.set_epoch(self.sampler.epoch)
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        """``{"epoch", "batches_done", "seed"}``: batches the training loop consumed this epoch."""
+        trainer = self._trainer()
+        if trainer is None:
+            state = self.sampler.state_dict()
+            return {k: int(state[k]) for k in ("epoch", "batches_done", "seed")}
+        progress = trainer.fit_loop.epoch_loop.batch_progress.current
+        done = min(int(progress.processed), len(self.sampler))
+        return {"epoch": int(trainer.current_epoch), "batches_done": done, "seed": self.sampler.seed}
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        """Start the next iteration of ``state["epoch"]`` after its consumed batches."""
+        if int(state.get("seed", self.sampler.seed)) != self.sampler.seed:
+            raise ValueError(
+                f"the checkpoint's sampler used seed={state['seed']}, this run seed="
+                f"{self.sampler.seed}; resume with the same data.seed."
+            )
+        self._resume = (int(state["epoch"]), int(state["batches_done"]))
+
+
+class FixedEpochBatches(Sampler[list[int]]):
+    """Validation batches: the sampler and dataset stay at epoch 0, so every epoch is the same."""
+
+    def __init__(self, sampler: FlexibleBatchSampler, dataset: Any) -> None:
+        self.sampler = sampler
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        self.sampler.set_epoch(0)
+        self.dataset.set_epoch(0)
+        return iter(self.sampler)
+
+
+class TrainLoader(ThreadDataLoader):
+    """A :class:`ThreadDataLoader` whose resume state lives in the datamodule, not the loader.
+
+    The loader's own count includes batches Lightning prefetched but did not train on; the
+    datamodule saves the trainer's consumed count instead, so this loader saves nothing.
+    """
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        return None

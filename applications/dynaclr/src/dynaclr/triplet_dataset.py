@@ -1,0 +1,256 @@
+"""Step 4: index rows -> batch dicts of anchor (and positive) patches, through one reader.
+
+A batch of anchor positions becomes, in a few vectorised steps::
+
+    positions -> tracks rows -> tau per sample (keyed draw) -> positive rows (the index's rule)
+              -> one concurrent tensorstore read of all anchor and positive patches
+              -> {"anchor", "positive", "anchor_norm_meta", "positive_norm_meta"}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+from torch.utils.data import Dataset
+from viscy_data.keyed_random import keyed_uniform
+from viscy_data.readers import PatchReader, tensorstore_spec
+
+from dynaclr.cell_index.build import MultiExperimentIndex
+from dynaclr.cell_index.tau import tau_probabilities
+from dynaclr.norm_meta import NormTable
+
+__all__ = ["INDEX_COLUMNS", "MultiExperimentTripletDataset"]
+
+INDEX_COLUMNS = ("experiment", "fov_name", "track_id", "t", "id", "parent_track_id", "y", "x")
+_TAU_STREAM, _PICK_STREAM = 0, 1
+
+
+class MultiExperimentTripletDataset(Dataset):
+    """Anchor/positive patch pairs across experiments, read in whole batches.
+
+    Contract of ``__getitems__(positions)`` (positions are rows of ``index.valid_anchors`` in
+    fit mode, rows of ``index.tracks`` in predict mode):
+
+    - ``anchor``: float32 tensor ``(B, C, Z, Y, X)``; C = source channels in registry order
+      (remapped per experiment through ``registry.channel_maps``), Z = ``index.z_range``,
+      (Y, X) = ``index.yx_patch_size``.
+    - ``anchor_norm_meta``: ``{channel position: {level: {stat: (B,) tensor}}}`` or None when
+      no FOV of the batch has statistics.
+    - fit mode: ``positive`` (same shape) and ``positive_norm_meta``.
+    - predict mode: ``index``, a dict of per-sample identifiers (lists), columns
+      ``experiment, fov_name, track_id, t, id, parent_track_id, y, x`` as present.
+
+    The positive of an anchor follows the index's rule: a tau is drawn per sample with the
+    decaying weights of :func:`dynaclr.sample_tau`; when the anchor has no positive at that
+    offset the nearest offset in range that has one is used; among several candidates (two
+    daughters) one is picked at random. Every draw is keyed on ``(seed, epoch, position)``, so
+    the same (seed, epoch) gives the same positives whatever the thread timing or batch
+    composition.
+
+    Parameters
+    ----------
+    index : MultiExperimentIndex
+        The cell index; available as ``dataset.index``.
+    fit : bool, default True
+        True: anchors with positives (training/validation). False: every observation, no
+        positives (prediction).
+    tau_range_hours : tuple of float or None, default None
+        Must equal the index's range when given (None takes it).
+    tau_decay_rate : float, default 2.0
+        Decay of the tau weights (0 = uniform).
+    seed : int, default 0
+        Seed of every random draw.
+    cache_pool_bytes : int, default 0
+        Shared tensorstore chunk cache; 0 disables it.
+
+    Raises
+    ------
+    ValueError
+        When ``tau_range_hours`` differs from the index's range.
+    """
+
+    def __init__(
+        self,
+        index: MultiExperimentIndex,
+        fit: bool = True,
+        tau_range_hours: Sequence[float] | None = None,
+        tau_decay_rate: float = 2.0,
+        seed: int = 0,
+        cache_pool_bytes: int = 0,
+    ) -> None:
+        index_range = tuple(float(h) for h in index.tau_range_hours)
+        if tau_range_hours is not None and tuple(float(h) for h in tau_range_hours) != index_range:
+            raise ValueError(
+                f"tau_range_hours={tuple(tau_range_hours)!r} differs from the range the index "
+                f"computed its valid anchors for ({index_range!r}); build the index with the "
+                "same range or pass tau_range_hours=None."
+            )
+        self.index = index
+        self.fit = fit
+        self.tau_range_hours = index_range
+        self.tau_decay_rate = float(tau_decay_rate)
+        self.seed = int(seed)
+        self.cache_pool_bytes = int(cache_pool_bytes)
+        self.epoch = 0
+
+        tracks = index.tracks
+        if fit:
+            self.rows = index.valid_anchors["row"].to_numpy().astype(np.int64)
+        else:
+            self.rows = np.arange(tracks.height, dtype=np.int64)
+        fov_keys = tracks.select("experiment", "fov_name")
+        fov_table = fov_keys.unique(maintain_order=True).with_row_index("fov_code")
+        self._fov_code = (
+            fov_keys.join(fov_table, on=["experiment", "fov_name"], how="left", maintain_order="left")
+            .get_column("fov_code")
+            .to_numpy()
+            .astype(np.int64)
+        )
+        experiments = fov_table.get_column("experiment").to_list()
+        fov_names = fov_table.get_column("fov_name").to_list()
+        fovs = [index.fovs[(e, f)] for e, f in zip(experiments, fov_names)]
+        registry = index.registry
+        self._keys = [(fov.store_path, fov.fov_name) for fov in fovs]
+        self._channels = [
+            tuple(registry.channel_maps[e][p] for p in range(registry.num_source_channels))
+            for e in experiments
+        ]
+        self.reader = PatchReader(
+            {key: tensorstore_spec(fov) for key, fov in zip(self._keys, fovs)},
+            cache_pool_bytes=self.cache_pool_bytes,
+        )
+        self.norm = NormTable(
+            [fov.normalization for fov in fovs],
+            [registry.get_experiment(e).source_channel for e in experiments],
+            n_frames=max(fov.shape[0] for fov in fovs),
+            fov_labels=[f"{e}:{f}" for e, f in zip(experiments, fov_names)],
+        )
+        self._t = tracks.get_column("t").to_numpy().astype(np.int64)
+        height, width = index.yx_patch_size
+        self._y0 = tracks.get_column("y_clamp").to_numpy().astype(np.int64) - height // 2
+        self._x0 = tracks.get_column("x_clamp").to_numpy().astype(np.int64) - width // 2
+        self._tau_cdf, self._tau_min = self._tau_tables(tracks, experiments)
+        present = [c for c in INDEX_COLUMNS if c in tracks.columns]
+        self._identifiers = tracks.select(present) if not fit else None
+
+    def _tau_tables(self, tracks: pl.DataFrame, experiments: list[str]):
+        """Per-row cumulative tau probabilities (padded with 1.0) and minimum offsets."""
+        names = sorted(set(experiments))
+        ranges = [self.index.tau_frames(name) for name in names]
+        width = max(hi - lo + 1 for lo, hi in ranges)
+        cdf = np.ones((len(names), width))
+        for i, (lo, hi) in enumerate(ranges):
+            cdf[i, : hi - lo + 1] = np.cumsum(tau_probabilities(lo, hi, self.tau_decay_rate))
+        cdf[:, -1] = 1.0
+        exp_code = (
+            tracks.get_column("experiment").cast(pl.String).replace_strict(names, range(len(names)))
+        ).to_numpy()
+        self._tau_max = np.array([hi for _, hi in ranges])[exp_code]
+        return cdf[exp_code], np.array([lo for lo, _ in ranges])[exp_code]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch that keys every random draw (validation keeps epoch 0)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return int(self.rows.size)
+
+    def __getitem__(self, position: int) -> dict[str, Any]:
+        """One sample, unbatched (a batch of one with the batch axis removed)."""
+        batch = self.__getitems__([position])
+        return {key: _unbatch(value) for key, value in batch.items()}
+
+    def __getitems__(self, positions: Sequence[int]) -> dict[str, Any]:
+        positions = np.asarray(positions, dtype=np.int64)
+        if positions.size and (positions.min() < 0 or positions.max() >= len(self)):
+            raise IndexError(f"positions must lie in [0, {len(self)}), got {positions.tolist()}")
+        anchors = self.rows[positions]
+        batch: dict[str, Any] = {
+            "anchor": self._read(anchors),
+            "anchor_norm_meta": self.norm.gather(self._fov_code[anchors], self._t[anchors]),
+        }
+        if self.fit:
+            positives = self.positive_rows(positions)
+            batch["positive"] = self._read(positives)
+            batch["positive_norm_meta"] = self.norm.gather(
+                self._fov_code[positives], self._t[positives]
+            )
+        else:
+            batch["index"] = self._identifiers[anchors].to_dict(as_series=False)
+        return batch
+
+    def positive_rows(self, positions: np.ndarray) -> np.ndarray:
+        """Rows of ``index.tracks`` used as positives for the anchors at ``positions``.
+
+        Raises
+        ------
+        RuntimeError
+            When an anchor has no positive at any offset in range (the data changed under the
+            index); names the experiment, FOV, track and frame.
+        """
+        positions = np.asarray(positions, dtype=np.int64)
+        anchors = self.rows[positions]
+        n = anchors.size
+        u_tau = keyed_uniform(self.seed, _TAU_STREAM, positions, self.epoch)
+        drawn = (u_tau[:, None] >= self._tau_cdf[anchors]).sum(axis=1)
+        drawn = self._tau_min[anchors] + drawn
+        # Try every offset in range at once, ordered by distance to the drawn one.
+        width = self._tau_cdf.shape[1]
+        shifts = np.arange(-(width - 1), width)
+        order = np.argsort(np.abs(shifts) * 2 + (shifts > 0), kind="stable")
+        taus = drawn[:, None] + shifts[order][None, :]
+        in_range = (taus >= self._tau_min[anchors][:, None]) & (
+            taus <= self._tau_max[anchors][:, None]
+        )
+        sample, rank = np.nonzero(in_range)
+        cand_i, cand_rows = self.index.positive_candidates(anchors[sample], taus[sample, rank])
+        if cand_i.size:
+            cand_sample, cand_rank = sample[cand_i], rank[cand_i]
+            best = np.full(n, np.iinfo(np.int64).max)
+            np.minimum.at(best, cand_sample, cand_rank)
+            keep = cand_rank == best[cand_sample]
+            cand_sample, cand_rows = cand_sample[keep], cand_rows[keep]
+        else:
+            cand_sample = cand_i
+        counts = np.bincount(cand_sample, minlength=n)
+        if (counts == 0).any():
+            bad = int(anchors[np.argmax(counts == 0)])
+            row = self.index.tracks.row(bad, named=True)
+            raise RuntimeError(
+                f"no positive found for experiment {row['experiment']!r}, FOV "
+                f"{row['fov_name']!r}, track {row['track_id']}, frame {row['t']} at any offset "
+                f"in {self.index.tau_frames(row['experiment'])} frames; the tracks changed "
+                "after the index was built: rebuild it."
+            )
+        order = np.argsort(cand_sample, kind="stable")
+        cand_rows = cand_rows[order]
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        u_pick = keyed_uniform(self.seed, _PICK_STREAM, positions, self.epoch)
+        return cand_rows[starts + np.floor(u_pick * counts).astype(np.int64)]
+
+    def _read(self, rows: np.ndarray) -> torch.Tensor:
+        codes = self._fov_code[rows]
+        patches = self.reader.read(
+            [self._keys[c] for c in codes],
+            self._t[rows],
+            [self._channels[c] for c in codes],
+            self.index.z_range,
+            self._y0[rows],
+            self._x0[rows],
+            tuple(self.index.yx_patch_size),
+        )
+        return torch.from_numpy(patches)
+
+
+def _unbatch(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value[0]
+    if isinstance(value, dict):
+        return {key: _unbatch(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return value[0]
+    return value
