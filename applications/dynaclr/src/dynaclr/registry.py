@@ -1,7 +1,275 @@
-"""Step 1: experiments YAML -> ExperimentRegistry."""
+"""Step 1: experiments YAML -> ExperimentRegistry: schema and checks, no pixel reads.
+
+An ``experiments.yml`` holds a top-level ``experiments:`` list; each entry has exactly the
+fields of :class:`ExperimentConfig` (the upstream VisCy DynaCLR format). Every check runs when
+the registry is built, so a typo fails before training starts, with a message that names the
+file, the experiment, the field and the bad value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dynaclr.experiment_config import (
+    EXPERIMENT_FIELDS,
+    REQUIRED_FIELDS,
+    ConfigError,
+    ExperimentConfig,
+    MissingPathError,
+)
+from viscy_data.readers import PlateInfo, read_plate
+
+__all__ = ["ConfigError", "ExperimentConfig", "ExperimentRegistry", "MissingPathError"]
+
+
+def _is_url(path: str) -> bool:
+    return "://" in path
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _round_half_up(value: float) -> int:
+    """Round to the nearest integer, halves up; tolerant of float noise (2.4999999 -> 3)."""
+    return math.floor(value + 0.5 + 1e-9)
 
 
 class ExperimentRegistry:
-    """Placeholder: being implemented."""
-class ExperimentConfig:
-    """Placeholder."""
+    """The validated experiments of a run, in YAML order.
+
+    Checks, each a ``ValueError`` (:class:`ConfigError`) naming experiment, field and value:
+    non-empty list, unique names, equal source channel counts, every field of
+    :class:`ExperimentConfig`, ``data_path`` and ``tracks_path`` exist
+    (:class:`MissingPathError`, also a ``FileNotFoundError``), each plate is an HCS plate whose
+    channel names equal ``channel_names`` (both lists shown) and holds every configured well.
+
+    Parameters
+    ----------
+    experiments : list of ExperimentConfig
+        The experiments; names must be unique.
+    check_stores : bool, default True
+        Read each plate's metadata (:func:`viscy_data.readers.read_plate`) and check paths.
+
+    Attributes
+    ----------
+    experiments : list of ExperimentConfig
+        In the given (YAML) order.
+    plates : dict of str to PlateInfo
+        Plate metadata per experiment name (empty when ``check_stores`` is False).
+    yaml_path : Path or None
+        The YAML file the registry came from, if any.
+    """
+
+    def __init__(self, experiments: Sequence[ExperimentConfig], *, check_stores: bool = True):
+        experiments = list(experiments)
+        if not experiments:
+            raise ConfigError("experiments is an empty list; describe at least one experiment")
+        for i, exp in enumerate(experiments):
+            if not isinstance(exp, ExperimentConfig):
+                raise ConfigError(f"experiments[{i}] must be an ExperimentConfig, got {exp!r}")
+        names = [exp.name for exp in experiments]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigError(f"experiment names must be unique; {duplicates} appear twice")
+        counts = {exp.name: len(exp.source_channel) for exp in experiments}
+        if len(set(counts.values())) > 1:
+            raise ConfigError(
+                f"every experiment needs the same number of source_channel entries (they align "
+                f"by position into model channels); got {counts}"
+            )
+        self.experiments = experiments
+        self.yaml_path: Path | None = None
+        self.plates: dict[str, PlateInfo] = {}
+        self._by_name = {exp.name: exp for exp in experiments}
+        if check_stores:
+            for exp in experiments:
+                self.plates[exp.name] = self._check_store(exp)
+
+    @staticmethod
+    def _check_store(exp: ExperimentConfig) -> PlateInfo:
+        where = f"experiment {exp.name!r}"
+        for key in ("data_path", "tracks_path"):
+            path = getattr(exp, key)
+            if not _is_url(path) and not Path(path).exists():
+                raise MissingPathError(f"{where}: {key} {path!r} does not exist")
+        try:
+            plate = read_plate(exp.data_path)
+        except (ValueError, OSError) as err:
+            raise ConfigError(f"{where}: data_path: {err}") from err
+        if list(plate.channel_names) != exp.channel_names:
+            raise ConfigError(
+                f"{where}: channel_names {exp.channel_names} differ from the channels of "
+                f"{exp.data_path!r}: {list(plate.channel_names)}"
+            )
+        absent = [w for w in exp.wells if w not in plate.well_names]
+        if absent:
+            raise ConfigError(
+                f"{where}: condition_wells lists {absent}, which {exp.data_path!r} does not "
+                f"have; its wells are {list(plate.well_names)}"
+            )
+        return plate
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike, *, check_stores: bool = True) -> ExperimentRegistry:
+        """Load and validate an ``experiments.yml``.
+
+        Relative ``data_path`` / ``tracks_path`` resolve against the YAML file's folder.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The YAML file: a top-level ``experiments:`` list of :class:`ExperimentConfig`
+            fields.
+        check_stores : bool, default True
+            As in :class:`ExperimentRegistry`.
+
+        Raises
+        ------
+        FileNotFoundError
+            When ``path`` does not exist.
+        ConfigError
+            (a ``ValueError``) naming the file: not YAML, not a mapping, no ``experiments``
+            list, unknown or missing keys (valid ones listed), wrong types, and every check
+            of the registry.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise MissingPathError(f"experiments YAML {str(path)!r} does not exist (or is no file)")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        if not isinstance(data, Mapping):
+            raise ConfigError(
+                f"{path}: expected a mapping with a top-level 'experiments:' list, "
+                f"got {type(data).__name__} {data!r:.80}"
+            )
+        if set(data) != {"experiments"}:
+            raise ConfigError(
+                f"{path}: top-level keys are {sorted(map(str, data))}; expected only "
+                "['experiments'] (a list of experiments)"
+            )
+        entries = data["experiments"]
+        if not isinstance(entries, list):
+            raise ConfigError(f"{path}: 'experiments' must be a list, got {entries!r:.80}")
+        try:
+            folder = path.absolute().parent
+            configs = [_config_from_entry(i, e, folder) for i, e in enumerate(entries)]
+            registry = cls(configs, check_stores=check_stores)
+        except ConfigError as err:
+            raise type(err)(f"{path}: {err}") from err
+        registry.yaml_path = path
+        return registry
+
+    def get_experiment(self, name: str) -> ExperimentConfig:
+        """Return the experiment called ``name``; ``KeyError`` lists the known names."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(
+                f"no experiment named {name!r}; known experiments: {list(self._by_name)}"
+            ) from None
+
+    @property
+    def num_source_channels(self) -> int:
+        """Number of model input channels (source channels per experiment)."""
+        return len(self.experiments[0].source_channel)
+
+    @property
+    def channel_maps(self) -> dict[str, dict[int, int]]:
+        """``{experiment: {source position: zarr channel index}}``."""
+        return {
+            exp.name: {i: exp.channel_names.index(c) for i, c in enumerate(exp.source_channel)}
+            for exp in self.experiments
+        }
+
+    def tau_range_frames(self, name: str, tau_range_hours: Sequence[float]) -> tuple[int, int]:
+        """Convert a positive-offset window in hours into frames of one experiment.
+
+        ``min = max(1, round_half_up(min_h * 60 / interval))`` and
+        ``max = round_half_up(max_h * 60 / interval)``; tau 0 (the anchor's own frame) is
+        never allowed.
+
+        Parameters
+        ----------
+        name : str
+            Experiment name.
+        tau_range_hours : pair of float
+            ``(min_hours, max_hours)``, 0 <= min <= max.
+
+        Returns
+        -------
+        tuple of int
+            ``(min_frames, max_frames)``, 1 <= min <= max.
+
+        Raises
+        ------
+        ConfigError
+            When the window is malformed or holds no whole frame >= 1 for this experiment's
+            interval (the message names the experiment and its interval).
+
+        Examples
+        --------
+        >>> cfg = ExperimentConfig("e", "p.zarr", "t", ["GFP"], ["GFP"], {"x": ["A/1"]}, 20.0)
+        >>> ExperimentRegistry([cfg], check_stores=False).tau_range_frames("e", (0.5, 2.0))
+        (2, 6)
+        """
+        exp = self.get_experiment(name)
+        if (
+            isinstance(tau_range_hours, str)
+            or not isinstance(tau_range_hours, Sequence)
+            or len(tau_range_hours) != 2
+            or not all(_is_number(h) and math.isfinite(h) and h >= 0 for h in tau_range_hours)
+            or tau_range_hours[0] > tau_range_hours[1]
+        ):
+            raise ConfigError(
+                f"tau_range_hours must be a pair (min_hours, max_hours) with "
+                f"0 <= min <= max, got {tau_range_hours!r}"
+            )
+        low_h, high_h = tau_range_hours
+        low = max(1, _round_half_up(low_h * 60.0 / exp.interval_minutes))
+        high = _round_half_up(high_h * 60.0 / exp.interval_minutes)
+        if high < low:
+            raise ConfigError(
+                f"experiment {name!r} (interval_minutes={exp.interval_minutes}): "
+                f"tau_range_hours={tuple(tau_range_hours)!r} holds no offset of at least one "
+                f"frame (frames {low}..{high}); raise the maximum to at least "
+                f"{exp.interval_minutes / 60:.4g} hours"
+            )
+        return low, high
+
+
+def _config_from_entry(index: int, entry: Any, folder: Path) -> ExperimentConfig:
+    """Build one ExperimentConfig from a YAML entry, resolving relative paths."""
+    where = f"experiments[{index}]"
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"{where} must be a mapping of experiment fields, got {entry!r:.80}")
+    if isinstance(entry.get("name"), str):
+        where += f" ({entry['name']!r})"
+    unknown = [str(k) for k in entry if k not in EXPERIMENT_FIELDS]
+    if unknown:
+        hints = {k: difflib.get_close_matches(k, EXPERIMENT_FIELDS, n=1) for k in unknown}
+        hint = "; ".join(f"{k!r}: did you mean {v[0]!r}?" for k, v in hints.items() if v)
+        hint = f". {hint}" if hint else ""
+        raise ConfigError(f"{where}: unknown keys {unknown}. Valid keys: {EXPERIMENT_FIELDS}{hint}")
+    missing = [k for k in REQUIRED_FIELDS if k not in entry]
+    if missing:
+        raise ConfigError(
+            f"{where}: missing required keys {missing}. Valid keys: {EXPERIMENT_FIELDS}"
+        )
+    values = dict(entry)
+    for key in ("data_path", "tracks_path"):
+        value = values[key]
+        if isinstance(value, str) and value and not _is_url(value):
+            candidate = Path(value).expanduser()
+            values[key] = os.path.normpath(folder / candidate)
+    return ExperimentConfig(**values)
