@@ -255,7 +255,7 @@ class MultiExperimentDataModule(pl.LightningDataModule):
     def _sampler(self, dataset, temporal: bool, drop_last: bool) -> FlexibleBatchSampler:
         world, rank = self._topology()
         return FlexibleBatchSampler(
-            dataset.index.valid_anchors,
+            dataset.index.valid_anchor_columns("experiment", "condition", "hours_post_infection"),
             batch_size=self.batch_size,
             experiment_aware=self.experiment_aware,
             leaky=self.leaky,

@@ -99,7 +99,7 @@ class MultiExperimentTripletDataset(Dataset):
 
         tracks = index.tracks
         if fit:
-            self.rows = index.valid_anchors["row"].to_numpy().astype(np.int64)
+            self.rows = index.anchor_rows.astype(np.int64)
         else:
             self.rows = np.arange(tracks.height, dtype=np.int64)
         fov_keys = tracks.select("experiment", "fov_name")
