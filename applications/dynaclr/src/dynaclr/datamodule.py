@@ -14,15 +14,15 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from viscy_data import ChannelDropout, FlexibleBatchSampler, ThreadDataLoader
-from viscy_data.loaders.collate import identity_collate
-from viscy_data.samplers.sequential import ShardedSequentialBatchSampler
-from viscy_data.transforms import BatchTransform, CenterCrop
 
 from dynaclr.cell_index.build import MultiExperimentIndex
 from dynaclr.registry import ExperimentRegistry
 from dynaclr.sampler_sync import FixedEpochBatches, TrainerSyncedBatches, TrainLoader
 from dynaclr.triplet_dataset import MultiExperimentTripletDataset
+from viscy_data import ChannelDropout, FlexibleBatchSampler, ThreadDataLoader
+from viscy_data.loaders.collate import identity_collate
+from viscy_data.samplers.sequential import ShardedSequentialBatchSampler
+from viscy_data.transforms import BatchTransform, CenterCrop
 
 __all__ = ["MultiExperimentDataModule"]
 
@@ -119,8 +119,12 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         predict_experiments: list[str] | None = None,
     ) -> None:
         super().__init__()
-        for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
-                                 ("prefetch", prefetch, 0), ("cache_pool_bytes", cache_pool_bytes, 0)):
+        for name, value, low in (
+            ("batch_size", batch_size, 1),
+            ("num_workers", num_workers, 0),
+            ("prefetch", prefetch, 0),
+            ("cache_pool_bytes", cache_pool_bytes, 0),
+        ):
             if int(value) != value or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         self.experiments_yaml = experiments_yaml
@@ -337,6 +341,8 @@ class MultiExperimentDataModule(pl.LightningDataModule):
 
         The ``*_norm_meta`` entries are consumed, so the model only sees tensors.
         """
+        if not isinstance(batch, dict):  # e.g. the model summary's example input
+            return batch
         training = self._is_training()
         generator = self._generator(dataloader_idx)
         for key in ("anchor", "positive", "negative"):

@@ -16,12 +16,12 @@ import numpy as np
 import polars as pl
 import torch
 from torch.utils.data import Dataset
-from viscy_data.keyed_random import keyed_uniform
-from viscy_data.readers import PatchReader, tensorstore_spec
 
 from dynaclr.cell_index.build import MultiExperimentIndex
 from dynaclr.cell_index.tau import tau_probabilities
 from dynaclr.norm_meta import NormTable
+from viscy_data.keyed_random import keyed_uniform
+from viscy_data.readers import PatchReader, tensorstore_spec
 
 __all__ = ["INDEX_COLUMNS", "MultiExperimentTripletDataset"]
 
@@ -42,7 +42,8 @@ class MultiExperimentTripletDataset(Dataset):
       no FOV of the batch has statistics.
     - fit mode: ``positive`` (same shape) and ``positive_norm_meta``.
     - predict mode: ``index``, a dict of per-sample identifiers (lists), columns
-      ``experiment, fov_name, track_id, t, id, parent_track_id, y, x`` as present.
+      ``experiment, fov_name, track_id, t, id, parent_track_id, y, x`` as present, and
+      ``row`` (the observation's row in ``index.tracks``).
 
     The positive of an anchor follows the index's rule: a tau is drawn per sample with the
     decaying weights of :func:`dynaclr.sample_tau`; when the anchor has no positive at that
@@ -105,7 +106,9 @@ class MultiExperimentTripletDataset(Dataset):
         fov_keys = tracks.select("experiment", "fov_name")
         fov_table = fov_keys.unique(maintain_order=True).with_row_index("fov_code")
         self._fov_code = (
-            fov_keys.join(fov_table, on=["experiment", "fov_name"], how="left", maintain_order="left")
+            fov_keys.join(
+                fov_table, on=["experiment", "fov_name"], how="left", maintain_order="left"
+            )
             .get_column("fov_code")
             .to_numpy()
             .astype(np.int64)
@@ -127,7 +130,9 @@ class MultiExperimentTripletDataset(Dataset):
             [fov.normalization for fov in fovs],
             [registry.get_experiment(e).source_channel for e in experiments],
             n_frames=max(fov.shape[0] for fov in fovs),
-            fov_labels=[f"{e}:{f}" for e, f in zip(experiments, fov_names)],
+            fov_labels=[
+                f"{e}:{f} in {fov.store_path}" for e, f, fov in zip(experiments, fov_names, fovs)
+            ],
         )
         self._t = tracks.get_column("t").to_numpy().astype(np.int64)
         height, width = index.yx_patch_size
@@ -152,6 +157,31 @@ class MultiExperimentTripletDataset(Dataset):
         self._tau_max = np.array([hi for _, hi in ranges])[exp_code]
         return cdf[exp_code], np.array([lo for lo, _ in ranges])[exp_code]
 
+    def check_normalization(self, transforms: Sequence[Any]) -> None:
+        """Fail before training when a transform needs statistics some observation lacks.
+
+        Every transform with a ``level`` attribute (e.g. :class:`viscy_data.transforms.Normalize`)
+        is checked with :meth:`NormTable.require` over every observation this dataset may read:
+        its ``required_stats`` must exist and its ``divisor`` must be usable given its ``eps``.
+
+        Raises
+        ------
+        ValueError
+            Naming the FOV and store, channel, level, statistic and frame.
+        """
+        for transform in transforms:
+            level = getattr(transform, "level", None)
+            if level is None:
+                continue
+            self.norm.require(
+                level,
+                tuple(getattr(transform, "required_stats", ())),
+                divisor=getattr(transform, "divisor", None),
+                eps=float(getattr(transform, "eps", 0.0)),
+                fov_codes=self._fov_code,
+                frames=self._t,
+            )
+
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch that keys every random draw (validation keeps epoch 0)."""
         self.epoch = int(epoch)
@@ -169,19 +199,21 @@ class MultiExperimentTripletDataset(Dataset):
         if positions.size and (positions.min() < 0 or positions.max() >= len(self)):
             raise IndexError(f"positions must lie in [0, {len(self)}), got {positions.tolist()}")
         anchors = self.rows[positions]
-        batch: dict[str, Any] = {
-            "anchor": self._read(anchors),
-            "anchor_norm_meta": self.norm.gather(self._fov_code[anchors], self._t[anchors]),
-        }
-        if self.fit:
-            positives = self.positive_rows(positions)
-            batch["positive"] = self._read(positives)
-            batch["positive_norm_meta"] = self.norm.gather(
-                self._fov_code[positives], self._t[positives]
-            )
-        else:
+        anchor_meta = self.norm.gather(self._fov_code[anchors], self._t[anchors])
+        if not self.fit:
+            batch: dict[str, Any] = {"anchor": self._read(anchors), "anchor_norm_meta": anchor_meta}
             batch["index"] = self._identifiers[anchors].to_dict(as_series=False)
-        return batch
+            batch["index"]["row"] = anchors.tolist()
+            return batch
+        positives = self.positive_rows(positions)
+        # One read for anchors and positives: every chunk the batch needs is decoded at once.
+        patches = self._read(np.concatenate([anchors, positives]))
+        return {
+            "anchor": patches[: anchors.size],
+            "anchor_norm_meta": anchor_meta,
+            "positive": patches[anchors.size :],
+            "positive_norm_meta": self.norm.gather(self._fov_code[positives], self._t[positives]),
+        }
 
     def positive_rows(self, positions: np.ndarray) -> np.ndarray:
         """Rows of ``index.tracks`` used as positives for the anchors at ``positions``.
