@@ -12,19 +12,35 @@ def _stats(value: float) -> dict:
 
 def _table() -> NormTable:
     fov_a = {  # channels stored in another order than the model's positions
-        "GFP": {"fov_statistics": _stats(10), "dataset_statistics": _stats(1),
-                "timepoint_statistics": {"0": _stats(100), "1": _stats(101)}},
-        "Phase": {"fov_statistics": _stats(20), "dataset_statistics": _stats(2),
-                  "timepoint_statistics": {"0": _stats(200), "1": _stats(201)}},
+        "GFP": {
+            "fov_statistics": _stats(10),
+            "dataset_statistics": _stats(1),
+            "timepoint_statistics": {"0": _stats(100), "1": _stats(101)},
+        },
+        "Phase": {
+            "fov_statistics": _stats(20),
+            "dataset_statistics": _stats(2),
+            "timepoint_statistics": {"0": _stats(200), "1": _stats(201)},
+        },
     }
     fov_b = {
-        "RFP": {"fov_statistics": _stats(30), "dataset_statistics": _stats(3),
-                "timepoint_statistics": {"0": _stats(300), "1": _stats(301)}},
-        "Phase": {"fov_statistics": _stats(40), "dataset_statistics": _stats(4),
-                  "timepoint_statistics": {"0": _stats(400), "1": _stats(401)}},
+        "RFP": {
+            "fov_statistics": _stats(30),
+            "dataset_statistics": _stats(3),
+            "timepoint_statistics": {"0": _stats(300), "1": _stats(301)},
+        },
+        "Phase": {
+            "fov_statistics": _stats(40),
+            "dataset_statistics": _stats(4),
+            "timepoint_statistics": {"0": _stats(400), "1": _stats(401)},
+        },
     }
-    return NormTable([fov_a, fov_b, None], [("Phase", "GFP"), ("Phase", "RFP"), ("Phase", "GFP")],
-                     n_frames=2, fov_labels=["e1:A/1/0", "e2:A/1/0", "e1:B/1/0"])
+    return NormTable(
+        [fov_a, fov_b, None],
+        [("Phase", "GFP"), ("Phase", "RFP"), ("Phase", "GFP")],
+        n_frames=2,
+        fov_labels=["e1:A/1/0", "e2:A/1/0", "e1:B/1/0"],
+    )
 
 
 def test_gather_rekeys_by_position_and_frame():
@@ -32,9 +48,7 @@ def test_gather_rekeys_by_position_and_frame():
     np.testing.assert_array_equal(meta[0]["fov_statistics"]["mean"].numpy(), [20, 40, 40])
     np.testing.assert_array_equal(meta[1]["fov_statistics"]["mean"].numpy(), [10, 30, 30])
     np.testing.assert_array_equal(meta[1]["dataset_statistics"]["std"].numpy(), [2, 4, 4])
-    np.testing.assert_array_equal(
-        meta[1]["timepoint_statistics"]["mean"].numpy(), [101, 300, 301]
-    )
+    np.testing.assert_array_equal(meta[1]["timepoint_statistics"]["mean"].numpy(), [101, 300, 301])
 
 
 def test_batches_without_stats_and_mixed_batches():

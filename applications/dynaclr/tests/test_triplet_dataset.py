@@ -17,8 +17,9 @@ PATCH = (16, 16)
 @pytest.fixture(scope="module")
 def index(identity_yaml):
     registry = ExperimentRegistry.from_yaml(identity_yaml)
-    return MultiExperimentIndex(registry, z_range=(0, 2), yx_patch_size=PATCH,
-                                tau_range_hours=(0.5, 1.5))
+    return MultiExperimentIndex(
+        registry, z_range=(0, 2), yx_patch_size=PATCH, tau_range_hours=(0.5, 1.5)
+    )
 
 
 def _decode(patches: torch.Tensor):
@@ -30,8 +31,10 @@ def _decode(patches: torch.Tensor):
 
 def _descendants_or_self(tracks: pl.DataFrame) -> set[tuple[str, str, int, int]]:
     """(experiment, fov, ancestor track, descendant track) pairs, by walking parents."""
-    parent = {(r["experiment"], r["fov_name"], r["track_id"]): r["parent_track_id"]
-              for r in tracks.unique(["experiment", "fov_name", "track_id"]).iter_rows(named=True)}
+    parent = {
+        (r["experiment"], r["fov_name"], r["track_id"]): r["parent_track_id"]
+        for r in tracks.unique(["experiment", "fov_name", "track_id"]).iter_rows(named=True)
+    }
     pairs = set()
     for (exp, fov, track), _ in parent.items():
         node, seen = track, set()

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from torch.utils.data import Sampler
+
 from viscy_data import FlexibleBatchSampler, ThreadDataLoader
 
 __all__ = ["FixedEpochBatches", "TrainLoader", "TrainerSyncedBatches"]
@@ -70,7 +71,11 @@ class TrainerSyncedBatches(Sampler[list[int]]):
             return {k: int(state[k]) for k in ("epoch", "batches_done", "seed")}
         progress = trainer.fit_loop.epoch_loop.batch_progress.current
         done = min(int(progress.processed), len(self.sampler))
-        return {"epoch": int(trainer.current_epoch), "batches_done": done, "seed": self.sampler.seed}
+        return {
+            "epoch": int(trainer.current_epoch),
+            "batches_done": done,
+            "seed": self.sampler.seed,
+        }
 
     def load_state_dict(self, state: Mapping[str, int]) -> None:
         """Start the next iteration of ``state["epoch"]`` after its consumed batches."""

@@ -6,23 +6,38 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from dynaclr.datamodule import MultiExperimentDataModule
+from viscy_data.transforms import Normalize
 
 from .conftest import Interrupted
-from viscy_data.transforms import Normalize
 
 
 def _datamodule(yaml_path, **kwargs) -> MultiExperimentDataModule:
-    args = dict(z_range=(0, 2), yx_patch_size=(24, 24), final_yx_patch_size=(16, 16),
-                val_experiments=["identity1"], tau_range=(0.5, 1.5), batch_size=6,
-                num_workers=2, channel_dropout_prob=1.0, seed=7)
+    args = dict(
+        z_range=(0, 2),
+        yx_patch_size=(24, 24),
+        final_yx_patch_size=(16, 16),
+        val_experiments=["identity1"],
+        tau_range=(0.5, 1.5),
+        batch_size=6,
+        num_workers=2,
+        channel_dropout_prob=1.0,
+        seed=7,
+    )
     args.update(kwargs)
     return MultiExperimentDataModule(yaml_path, **args)
 
 
 def _trainer(tmp_path, **kwargs) -> pl.Trainer:
-    args = dict(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                enable_model_summary=False, use_distributed_sampler=False,
-                default_root_dir=tmp_path, enable_checkpointing=False)
+    args = dict(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        default_root_dir=tmp_path,
+        enable_checkpointing=False,
+    )
     args.update(kwargs)
     return pl.Trainer(**args)
 
@@ -39,8 +54,10 @@ def test_split_by_whole_experiments(identity_yaml):
 
 @pytest.mark.parametrize(
     ("val", "match"),
-    [(["nope"], r"val_experiments names \['nope'\]"),
-     (["identity0", "identity1"], "holds every experiment")],
+    [
+        (["nope"], r"val_experiments names \['nope'\]"),
+        (["identity0", "identity1"], "holds every experiment"),
+    ],
 )
 def test_bad_validation_split(identity_yaml, val, match):
     with pytest.raises(ValueError, match=match):
@@ -65,8 +82,9 @@ def test_epochs_differ_validation_fixed_and_no_dropout_in_validation(
 ):
     dm = _datamodule(identity_yaml)
     model = recording_module()
-    trainer = _trainer(tmp_path, max_epochs=3, limit_train_batches=3, limit_val_batches=2,
-                       num_sanity_val_steps=0)
+    trainer = _trainer(
+        tmp_path, max_epochs=3, limit_train_batches=3, limit_val_batches=2, num_sanity_val_steps=0
+    )
     trainer.fit(model, datamodule=dm)
     by_epoch = {e: [ids for ep, ids in model.train_batches if ep == e] for e in range(3)}
     assert all(len(b) == 3 for b in by_epoch.values())
@@ -86,8 +104,9 @@ def test_resume_mid_epoch_continues_the_same_batches(identity_yaml, tmp_path, re
     assert len(full.train_batches) == 2 * steps_per_epoch
     stop = steps_per_epoch + 2  # interrupt inside the second epoch
 
-    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=1, save_top_k=-1,
-                           filename="{step}")
+    ckpt = ModelCheckpoint(
+        dirpath=tmp_path / "ckpt", every_n_train_steps=1, save_top_k=-1, filename="{step}"
+    )
     first = recording_module(fail_at_step=stop)
     with pytest.raises(Interrupted):
         _trainer(tmp_path / "a", callbacks=[ckpt], enable_checkpointing=True, **common).fit(
@@ -96,7 +115,8 @@ def test_resume_mid_epoch_continues_the_same_batches(identity_yaml, tmp_path, re
     assert len(first.train_batches) == stop
     resumed = recording_module()
     _trainer(tmp_path / "b", **common).fit(
-        resumed, datamodule=_datamodule(identity_yaml),
+        resumed,
+        datamodule=_datamodule(identity_yaml),
         ckpt_path=tmp_path / "ckpt" / f"step={stop}.ckpt",
     )
     assert first.train_batches + resumed.train_batches == full.train_batches

@@ -12,8 +12,12 @@ SCRIPT = Path(__file__).with_name("ddp_record.py")
 
 @pytest.mark.slow
 def test_two_ranks_get_disjoint_batches_and_equal_steps(identity_yaml, tmp_path):
-    proc = subprocess.run([sys.executable, str(SCRIPT), str(identity_yaml), str(tmp_path)],
-                          capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), str(identity_yaml), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["global_step"] == ranks[1]["global_step"] > 0
