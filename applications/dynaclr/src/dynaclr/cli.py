@@ -178,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*args parameter is intended to run")
+            # Our predict sampler is sequential and keeps every row; Lightning cannot tell.
+            warnings.filterwarnings("ignore", message=".*custom batch sampler.*for prediction")
             cli = DynaCLRCLI(args=argv, parser_kwargs=_PARSER_KWARGS)
     except ArgumentError as err:
         files = ", ".join(_config_files(argv)) or "the command line"

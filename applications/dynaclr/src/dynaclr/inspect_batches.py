@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import torch
+import yaml
 from PIL import Image
 
 __all__ = ["batch_composition", "inspect_main", "pair_grid"]
@@ -73,6 +76,27 @@ def pair_grid(anchor: torch.Tensor, positive: torch.Tensor, gap: int = 2) -> np.
     return image
 
 
+_RUN_ONLY_KEYS = ("ckpt_path", "weights_only")
+
+
+def _without_run_keys(args: list[str], tmp: Path) -> list[str]:
+    """Copy config files without the keys only ``fit``/``predict`` accept (``ckpt_path``).
+
+    Lets ``inspect`` take the ``config.yaml`` a ``fit`` run saved.
+    """
+    out = list(args)
+    for i, arg in enumerate(out[:-1]):
+        if arg in ("-c", "--config"):
+            config = yaml.safe_load(Path(out[i + 1]).read_text()) or {}
+            if any(key in config for key in _RUN_ONLY_KEYS):
+                for key in _RUN_ONLY_KEYS:
+                    config.pop(key, None)
+                copy = tmp / f"config{i}.yaml"
+                copy.write_text(yaml.safe_dump(config))
+                out[i + 1] = str(copy)
+    return out
+
+
 def inspect_main(argv: list[str]) -> int:
     """Run ``dynaclr inspect``; returns the exit status."""
     parser = argparse.ArgumentParser(
@@ -88,7 +112,11 @@ def inspect_main(argv: list[str]) -> int:
     from dynaclr.cli import DynaCLRCLI
 
     try:
-        cli = DynaCLRCLI(args=rest, run=False, save_config_callback=None)
+        with tempfile.TemporaryDirectory() as tmp:
+            args = _without_run_keys(rest, Path(tmp))
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*args parameter is intended to run")
+                cli = DynaCLRCLI(args=args, run=False, save_config_callback=None)
         dm = cli.datamodule
         dm.setup("fit")
     except (ValueError, FileNotFoundError, KeyError) as err:

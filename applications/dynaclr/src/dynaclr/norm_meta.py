@@ -47,6 +47,11 @@ class NormTable:
         n_fovs = len(normalizations)
         n_positions = len(channel_names[0]) if n_fovs else 0
         self.fov_labels = list(fov_labels)
+        self.channel_names = [tuple(names) for names in channel_names]
+        self._levels_present = [
+            {name: sorted((norm or {}).get(name) or {}) for name in names}
+            for norm, names in zip(normalizations, self.channel_names)
+        ]
         self.has_stats = np.array([bool(norm) for norm in normalizations], dtype=bool)
         shape = (len(LEVELS), n_positions, len(STATS), n_fovs)
         self._values = np.full(shape, np.nan, dtype=np.float32)
@@ -74,6 +79,93 @@ class NormTable:
         else:
             absent = np.all(np.isnan(self._values[LEVELS.index(level)]), axis=1).any(axis=0)
         return [label for label, bad in zip(self.fov_labels, absent) if bad]
+
+    def require(
+        self,
+        level: str,
+        stats: Sequence[str],
+        *,
+        divisor: str | None = None,
+        eps: float = 0.0,
+        fov_codes: np.ndarray | None = None,
+        frames: np.ndarray | None = None,
+    ) -> None:
+        """Check, before training, that the statistics a normalization reads exist and are usable.
+
+        Parameters
+        ----------
+        level : str
+            One of :data:`LEVELS`.
+        stats : sequence of str
+            Statistic names read at ``level`` (e.g. ``("mean", "std")``), from :data:`STATS`.
+        divisor : str, optional
+            The statistic divided by; it must be finite and positive, or 0 when ``eps > 0``
+            (the normalization then divides by ``max(divisor, eps)``).
+        eps : float, default 0.0
+            Smallest divisor the normalization uses.
+        fov_codes, frames : numpy.ndarray, optional
+            FOV code and frame of every observation that may be read (same length). Default:
+            every FOV and, for ``"timepoint_statistics"``, every frame that has statistics.
+
+        Raises
+        ------
+        ValueError
+            Naming the FOV (store), channel, level, statistic, frame and value, with the fix.
+        """
+        if level not in LEVELS:
+            raise ValueError(f"unknown normalization level {level!r}; valid: {list(LEVELS)}")
+        unknown = [stat for stat in stats if stat not in STATS]
+        if unknown:
+            raise ValueError(f"unknown statistics {unknown} at {level!r}; stored: {list(STATS)}")
+        wanted = [STATS.index(stat) for stat in stats]
+        n_fovs, n_frames = len(self.fov_labels), self._timepoint.shape[3]
+        pairs = None
+        if level == TIMEPOINT and fov_codes is None:
+            # every frame with a value; a FOV without any is checked (and reported) at frame 0
+            has_any = ~np.all(np.isnan(self._timepoint), axis=(0, 1))
+            has_any[~has_any.any(axis=1), 0] = True
+            fovs, pairs = np.nonzero(has_any)
+        elif level == TIMEPOINT:
+            key = np.asarray(fov_codes, np.int64) * n_frames + np.asarray(frames, np.int64)
+            used = np.flatnonzero(np.bincount(key, minlength=n_fovs * n_frames))
+            fovs, pairs = np.divmod(used, n_frames)
+        elif fov_codes is None:
+            fovs = np.arange(n_fovs)
+        else:
+            fovs = np.flatnonzero(np.bincount(np.asarray(fov_codes), minlength=n_fovs))
+        if level == TIMEPOINT:
+            values = self._timepoint[:, :, fovs, pairs]  # (P, S, K)
+        else:
+            values = self._values[LEVELS.index(level)][:, :, fovs]  # (P, S, K)
+        absent = np.isnan(values[:, wanted])
+        if absent.any():
+            p, s_, j = (int(i[0]) for i in np.nonzero(absent))
+            self._raise_missing(level, stats[s_], p, int(fovs[j]), pairs, j, absent.any((0, 1)))
+        if divisor is not None and divisor in STATS:
+            div = values[:, STATS.index(divisor)]
+            bad = ~np.isfinite(div) | (div < 0) | ((div == 0) & (eps <= 0))
+            if bad.any():
+                p, j = (int(i[0]) for i in np.nonzero(bad))
+                value = float(div[p, j])
+                what = "0 (a constant channel)" if value == 0 else repr(value)
+                raise ValueError(
+                    f"{self.fov_labels[int(fovs[j])]}: channel "
+                    f"{self.channel_names[int(fovs[j])][p]!r} has {divisor!r} = {what} in "
+                    f"{level!r}{_frame(pairs, j)}; normalizing would divide by it "
+                    f"({_affected(bad.any(0), pairs)}). Set eps, e.g. Normalize(eps=1e-6), to "
+                    f"divide by max({divisor}, eps) instead, exclude the FOV with exclude_fovs, "
+                    "or recompute the statistics."
+                )
+
+    def _raise_missing(self, level, stat, position, fov, pairs, j, absent) -> None:
+        channel = self.channel_names[fov][position]
+        present = self._levels_present[fov].get(channel) or []
+        has = f"its levels: {present}" if present else "no 'normalization' entry for it"
+        raise ValueError(
+            f"{self.fov_labels[fov]}: channel {channel!r} has no {stat!r} in {level!r}"
+            f"{_frame(pairs, j)} ({has}; {_affected(absent, pairs)}). Compute the statistics "
+            "for every FOV, exclude this one with exclude_fovs, or pick a level every FOV has."
+        )
 
     def gather(self, fov_codes: np.ndarray, t: np.ndarray) -> NormMeta | None:
         """Statistics of each sample as ``{position: {level: {stat: (B,) tensor}}}``.
@@ -107,3 +199,12 @@ class NormTable:
                 stat: torch.from_numpy(timepoint[p, si]) for si, stat in enumerate(STATS)
             }
         return meta
+
+
+def _frame(frames: np.ndarray | None, j: int) -> str:
+    return f" at frame t={int(frames[j])}" if frames is not None else ""
+
+
+def _affected(flags: np.ndarray, frames: np.ndarray | None) -> str:
+    unit = "(FOV, frame) pair(s)" if frames is not None else "FOV(s)"
+    return f"{int(flags.sum())} {unit} affected"

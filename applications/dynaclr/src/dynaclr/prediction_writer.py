@@ -123,6 +123,7 @@ def write_embeddings(
         {OBS_COLUMNS.get(c, c): _obs_column(tracks.get_column(c)) for c in present},
         index=pd.Index([str(i) for i in range(tracks.height)]),
     )
+    ad.settings.zarr_write_format = 3
     adata = ad.AnnData(X=features.astype(np.float32), obs=obs)
     adata.obsm["X_projections"] = projections.astype(np.float32)
     output_path = Path(output_path)

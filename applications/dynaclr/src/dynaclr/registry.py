@@ -170,6 +170,29 @@ class ExperimentRegistry:
         registry.yaml_path = path
         return registry
 
+    def subset(self, names: Sequence[str]) -> ExperimentRegistry:
+        """The registry of the named experiments, in the given order, without re-reading stores.
+
+        Keeps ``yaml_path`` (so errors still name the YAML file) and the plate metadata
+        already read.
+
+        Parameters
+        ----------
+        names : sequence of str
+            Experiment names; unknown names raise ``KeyError`` listing the known ones.
+
+        Examples
+        --------
+        >>> cfg = ExperimentConfig("e", "p.zarr", "t", ["GFP"], ["GFP"], {"x": ["A/1"]})
+        >>> ExperimentRegistry([cfg], check_stores=False).subset(["e"]).experiments[0].name
+        'e'
+        """
+        picked = [self.get_experiment(name) for name in names]
+        subset = ExperimentRegistry(picked, check_stores=False)
+        subset.yaml_path = self.yaml_path
+        subset.plates = {n: self.plates[n] for n in names if n in self.plates}
+        return subset
+
     def get_experiment(self, name: str) -> ExperimentConfig:
         """Return the experiment called ``name``; ``KeyError`` lists the known names."""
         try:
@@ -239,8 +262,9 @@ class ExperimentRegistry:
         low = max(1, _round_half_up(low_h * 60.0 / exp.interval_minutes))
         high = _round_half_up(high_h * 60.0 / exp.interval_minutes)
         if high < low:
+            source = f"{self.yaml_path}: " if self.yaml_path is not None else ""
             raise ConfigError(
-                f"experiment {name!r} (interval_minutes={exp.interval_minutes}): "
+                f"{source}experiment {name!r} (interval_minutes={exp.interval_minutes}): "
                 f"tau_range_hours={tuple(tau_range_hours)!r} holds no offset of at least one "
                 f"frame (frames {low}..{high}); raise the maximum to at least "
                 f"{exp.interval_minutes / 60:.4g} hours"

@@ -216,6 +216,7 @@ def build_cell_index(
     y, x = _column(tracks, "y", order), _column(tracks, "x", order)
     keep = inside_image(y, x, height, width)
     dropped = _report_outside(keep, exp_of_fov[fov_idx], exp_names)
+    _check_some_inside(keep, fov_idx, exp_of_fov, fovs, fov_labels, sources, (y, x))
     y_clamp = crop_centres(y[keep], height[keep], yx_patch_size[0])
     x_clamp = crop_centres(x[keep], width[keep], yx_patch_size[1])
     del y, x
@@ -317,6 +318,7 @@ def _experiment_of_fov(fovs: pl.DataFrame, exp_names: list[str]) -> np.ndarray:
 
 
 def _report_outside(keep: np.ndarray, exp_idx: np.ndarray, exp_names: list[str]) -> dict:
+    """Warn per experiment about dropped centroids; return ``experiment -> dropped count``."""
     total = np.bincount(exp_idx, minlength=len(exp_names))
     dropped = np.bincount(exp_idx[~keep], minlength=len(exp_names))
     for i, name in enumerate(exp_names):
@@ -328,10 +330,23 @@ def _report_outside(keep: np.ndarray, exp_idx: np.ndarray, exp_names: list[str])
                 dropped[i],
                 total[i],
             )
-        if total[i] and dropped[i] == total[i]:
-            raise ValueError(
-                f"Experiment {name!r}: all {total[i]} cell centroids lie outside the images; "
-                "check that y/x are in pixels of the full-resolution array (not swapped, not "
-                "in micrometres)."
-            )
     return {name: int(dropped[i]) for i, name in enumerate(exp_names)}
+
+
+def _check_some_inside(keep, fov_idx, exp_of_fov, fovs, fov_labels, sources, yx) -> None:
+    """Raise for the first experiment whose centroids all lie outside, naming files and sizes."""
+    exp_idx = exp_of_fov[fov_idx]
+    kept = np.bincount(exp_idx[keep], minlength=int(exp_of_fov.max(initial=0)) + 1)
+    lost = np.flatnonzero(kept[exp_idx] == 0)
+    if not lost.size:
+        return
+    r = int(lost[0])
+    experiment, fov_name = fov_labels[fov_idx[r]]
+    row = fovs.row(int(fov_idx[r]), named=True)
+    raise ValueError(
+        f"Experiment {experiment!r}: all {int((exp_idx == exp_idx[r]).sum())} cell centroids "
+        f"lie outside the images, e.g. y={float(yx[0][r]):g}, x={float(yx[1][r]):g} in "
+        f"{locate(sources, experiment, fov_name)}, whose image in {row['store_path']} is "
+        f"{row['image_height']} x {row['image_width']} pixels (height x width); check that y/x "
+        "are in pixels of the full-resolution array (not swapped, not in micrometres)."
+    )
