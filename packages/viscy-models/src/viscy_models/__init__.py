@@ -1,8 +1,8 @@
 """viscy-models: encoders, contrastive losses and the Lightning engine.
 
-    (B, C, Z, Y, X) batch --(7) encoders.ContrastiveEncoder--> features, projections
-                          --(8) losses.NTXentHCL--> scalar loss
-    engine.ContrastiveModule wires both into a LightningModule.
+(B, C, Z, Y, X) batch --(7) encoders.ContrastiveEncoder--> features, projections
+                      --(8) losses.NTXentHCL--> scalar loss
+engine.ContrastiveModule wires both into a LightningModule.
 """
 
 from viscy_models.encoders.contrastive import ContrastiveEncoder
