@@ -53,11 +53,27 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         Anchors per batch (per rank).
     num_workers : int, default 2
         Loader threads (0 reads in the training thread).
-    experiment_aware, condition_balanced, leaky, temporal_enrichment, temporal_window_hours,
-    temporal_global_fraction, experiment_weights, condition_ratio
-        Sampling axes of :class:`viscy_data.FlexibleBatchSampler` (see
-        ``docs/viscy-data/sampler.md``). Validation uses the same axes without temporal
-        enrichment.
+    experiment_aware : bool, default True
+        Each batch draws its rows from one experiment (chosen by anchor count or
+        ``experiment_weights``), so negatives share imaging conditions.
+    condition_balanced : bool, default True
+        Conditions of the batch's experiment get equal shares (or ``condition_ratio``).
+    leaky : float, default 0.0
+        Fraction of each batch drawn from the other experiments, in [0, 1).
+    temporal_enrichment : bool, default False
+        Concentrate ``1 - temporal_global_fraction`` of each training batch within
+        ``temporal_window_hours`` of a focal hours-post-infection value.
+    temporal_window_hours : float, default 2.0
+        Half-width of the focal window, in hours.
+    temporal_global_fraction : float, default 0.3
+        Fraction of a batch drawn outside the focal window.
+    experiment_weights : dict of str to float, optional
+        Relative weight of each experiment when choosing a batch's experiment (default: anchor
+        counts).
+    condition_ratio : dict of str to float, optional
+        Relative share of each condition within a batch (default: equal).
+        See ``docs/viscy-data/sampler.md`` for every sampling axis. Validation uses the same
+        axes without temporal enrichment.
     channel_dropout_channels : tuple of int, default (1,)
         Model channel positions that :class:`viscy_data.ChannelDropout` may zero (training only).
     channel_dropout_prob : float, default 0.5
@@ -258,14 +274,27 @@ class MultiExperimentDataModule(pl.LightningDataModule):
 
     def _sampler(self, dataset, temporal: bool, drop_last: bool) -> FlexibleBatchSampler:
         world, rank = self._topology()
+        anchors = dataset.index.valid_anchor_columns(
+            "experiment", "condition", "hours_post_infection"
+        )
+        experiment_weights, condition_ratio = self.experiment_weights, self.condition_ratio
+        if dataset is self.val_dataset:
+            # Validation experiments are not those the weights name: draw them by anchor count,
+            # and keep the condition ratio only where it covers the validation conditions.
+            experiment_weights = None
+            present = set(anchors["condition"].cast(str).unique())
+            if condition_ratio is not None and not present <= set(condition_ratio):
+                condition_ratio = None
+            elif condition_ratio is not None:
+                condition_ratio = {k: v for k, v in condition_ratio.items() if k in present}
         return FlexibleBatchSampler(
-            dataset.index.valid_anchor_columns("experiment", "condition", "hours_post_infection"),
+            anchors,
             batch_size=self.batch_size,
             experiment_aware=self.experiment_aware,
             leaky=self.leaky,
-            experiment_weights=self.experiment_weights,
+            experiment_weights=experiment_weights,
             condition_balanced=self.condition_balanced,
-            condition_ratio=self.condition_ratio,
+            condition_ratio=condition_ratio,
             temporal_enrichment=temporal,
             temporal_window_hours=self.temporal_window_hours,
             temporal_global_fraction=self.temporal_global_fraction,
@@ -339,12 +368,31 @@ class MultiExperimentDataModule(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         """Normalize, then (training) augment, centre-crop, then (training) drop channels.
 
-        The ``*_norm_meta`` entries are consumed, so the model only sees tensors.
+        Training mode is the trainer's (``trainer.training``); with no trainer attached the
+        batch is treated as a training batch. The ``*_norm_meta`` entries are consumed, so the
+        model only sees tensors.
         """
         if not isinstance(batch, dict):  # e.g. the model summary's example input
             return batch
-        training = self._is_training()
-        generator = self._generator(dataloader_idx)
+        return self.transform_batch(batch, self._is_training(), self._generator(dataloader_idx))
+
+    def transform_batch(
+        self, batch: dict, training: bool, generator: torch.Generator | None = None
+    ) -> dict:
+        """Apply the device-side transforms to a batch from this datamodule's loaders.
+
+        Parameters
+        ----------
+        batch : dict
+            ``anchor`` (and ``positive``/``negative``) tensors with their ``*_norm_meta``.
+        training : bool
+            True: normalizations, augmentations, crop, channel dropout. False:
+            normalizations and crop only (what validation and prediction see).
+        generator : torch.Generator, optional
+            CPU generator of the random transforms (default: seeded from ``seed``).
+        """
+        if generator is None:
+            generator = torch.Generator().manual_seed(self.seed)
         for key in ("anchor", "positive", "negative"):
             if key not in batch:
                 continue
