@@ -200,3 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     if cli.subcommand == "fit":
         _report_outputs(cli)
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
