@@ -32,12 +32,20 @@ def test_example_multi_experiment_config_runs_on_demo_data(tmp_path):
     config["data"]["experiments_yaml"] = str(experiments)
     path = tmp_path / "example.yml"
     path.write_text(yaml.safe_dump(config))
-    status = main([
-        "fit", "--config", str(path), "--trainer.max_epochs=1",
-        "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1",
-        f"--trainer.default_root_dir={tmp_path / 'run'}", "--trainer.accelerator=cpu",
-        "--trainer.devices=1", "--trainer.enable_progress_bar=false",
-    ])
+    status = main(
+        [
+            "fit",
+            "--config",
+            str(path),
+            "--trainer.max_epochs=1",
+            "--trainer.limit_train_batches=2",
+            "--trainer.limit_val_batches=1",
+            f"--trainer.default_root_dir={tmp_path / 'run'}",
+            "--trainer.accelerator=cpu",
+            "--trainer.devices=1",
+            "--trainer.enable_progress_bar=false",
+        ]
+    )
     assert status == 0
     saved = next((tmp_path / "run").rglob("config.yaml"))
     data = yaml.safe_load(saved.read_text())["data"]

@@ -38,8 +38,16 @@ def test_wheel_installs_alone(tmp_path: Path, package: str, module: str, absent:
     # Pin third-party dependencies to the lockfile so the install is reproducible and cached.
     requirements = tmp_path / "requirements.txt"
     _run(
-        UV, "export", "--frozen", "--package", package, "--no-emit-workspace", "--no-dev",
-        "--no-hashes", "--output-file", str(requirements),
+        UV,
+        "export",
+        "--frozen",
+        "--package",
+        package,
+        "--no-emit-workspace",
+        "--no-dev",
+        "--no-hashes",
+        "--output-file",
+        str(requirements),
     )
     venv = tmp_path / "venv"
     _run(UV, "venv", "--python", sys.executable, str(venv))

@@ -59,3 +59,43 @@ def test_batches_without_stats_and_mixed_batches():
     assert table.missing("fov_statistics") == ["e1:B/1/0"]
     with pytest.raises(ValueError, match="unknown normalization level 'fov'"):
         table.missing("fov")
+
+
+def test_require_names_fov_channel_level_and_frame():
+    table = _table()
+    table.require("fov_statistics", ("mean", "std"), divisor="std", fov_codes=np.array([0, 1]))
+    with pytest.raises(
+        ValueError,
+        match=r"e1:B/1/0: channel 'Phase' has no 'mean' in "
+        r"'fov_statistics' \(no 'normalization' entry",
+    ):
+        table.require("fov_statistics", ("mean",))
+    # timepoint statistics are checked only at the frames that are read
+    table.require("timepoint_statistics", ("std",), fov_codes=np.array([0, 1]), frames=[1, 0])
+    gfp = {"GFP": {"timepoint_statistics": {"0": _stats(0)}}, "Phase": {}}
+    only_frame0 = NormTable([gfp], [("GFP",)], n_frames=3, fov_labels=["e:A/1/0 in p.zarr"])
+    only_frame0.require("timepoint_statistics", ("mean",), fov_codes=[0, 0], frames=[0, 0])
+    with pytest.raises(
+        ValueError,
+        match=r"has no 'mean' in 'timepoint_statistics' at frame "
+        r"t=2 \(its levels: \['timepoint_statistics'\]",
+    ):
+        only_frame0.require("timepoint_statistics", ("mean",), fov_codes=[0, 0], frames=[0, 2])
+    with pytest.raises(ValueError, match=r"unknown statistics \['p99'\]"):
+        table.require("fov_statistics", ("p99",))
+
+
+@pytest.mark.parametrize(("std", "eps", "match"), [
+    (0.0, 0.0, r"'std' = 0 \(a constant channel\) in 'fov_statistics'.*Normalize\(eps=1e-6\)"),
+    (0.0, 1e-6, None),
+    (-1.0, 1e-6, r"'std' = -1\.0 in 'fov_statistics'"),
+    (float("inf"), 0.0, r"'std' = inf"),
+])  # fmt: skip
+def test_require_rejects_unusable_divisors_unless_eps_allows(std, eps, match):
+    norm = {"GFP": {"fov_statistics": {"mean": 1.0, "std": std}}}
+    table = NormTable([norm], [("GFP",)], n_frames=1, fov_labels=["e:A/1/0 in p.zarr"])
+    if match is None:
+        table.require("fov_statistics", ("mean", "std"), divisor="std", eps=eps)
+        return
+    with pytest.raises(ValueError, match=r"^e:A/1/0 in p\.zarr: channel 'GFP' has " + match):
+        table.require("fov_statistics", ("mean", "std"), divisor="std", eps=eps)

@@ -4,10 +4,10 @@ import anndata as ad
 import lightning.pytorch as pl
 import numpy as np
 import pytest
-from viscy_models import ContrastiveEncoder, ContrastiveModule
 
 from dynaclr.datamodule import MultiExperimentDataModule
 from dynaclr.prediction_writer import EmbeddingWriter
+from viscy_models import ContrastiveEncoder, ContrastiveModule
 
 
 class _Crash(RuntimeError):
@@ -24,15 +24,32 @@ class _CrashAt(pl.Callback):
 
 
 def _predict(demo_yaml, out, tmp_path, callbacks=()):
-    encoder = ContrastiveEncoder(backbone="resnet10t", in_channels=2, in_stack_depth=1,
-                                 stem_kernel_size=(1, 4, 4), stem_stride=(1, 4, 4),
-                                 embedding_dim=512, projection_dim=16)
+    encoder = ContrastiveEncoder(
+        backbone="resnet10t",
+        in_channels=2,
+        in_stack_depth=1,
+        stem_kernel_size=(1, 4, 4),
+        stem_stride=(1, 4, 4),
+        embedding_dim=512,
+        projection_dim=16,
+    )
     model = ContrastiveModule(encoder, example_input_array_shape=None)
-    dm = MultiExperimentDataModule(demo_yaml, z_range=(1, 2), yx_patch_size=(32, 32),
-                                   final_yx_patch_size=(32, 32), batch_size=128,
-                                   num_workers=1)
-    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                         callbacks=[EmbeddingWriter(out), *callbacks], default_root_dir=tmp_path)
+    dm = MultiExperimentDataModule(
+        demo_yaml,
+        z_range=(1, 2),
+        yx_patch_size=(32, 32),
+        final_yx_patch_size=(32, 32),
+        batch_size=128,
+        num_workers=1,
+    )
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        callbacks=[EmbeddingWriter(out), *callbacks],
+        default_root_dir=tmp_path,
+    )
     trainer.predict(model, datamodule=dm, return_predictions=False)
     return dm
 
@@ -46,8 +63,19 @@ def test_interrupted_predict_then_rerun(demo_yaml, tmp_path):
     first = ad.read_zarr(out)
     tracks = dm.predict_dataset.index.tracks
     assert first.n_obs == tracks.height
-    assert len(set(zip(first.obs["fov_name"], first.obs["experiment"], first.obs["track_id"],
-                       first.obs["t"]))) == tracks.height
+    assert (
+        len(
+            set(
+                zip(
+                    first.obs["fov_name"],
+                    first.obs["experiment"],
+                    first.obs["track_id"],
+                    first.obs["t"],
+                )
+            )
+        )
+        == tracks.height
+    )
     np.testing.assert_array_equal(first.obs["t"].to_numpy(), tracks["t"].to_numpy())
     # A crash while overwriting leaves the previous complete store in place.
     with pytest.raises(_Crash):

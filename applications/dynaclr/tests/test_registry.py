@@ -241,3 +241,19 @@ def test_config_is_not_shared_with_the_yaml_dict(make_experiment):
     original = copy.deepcopy(entry)
     ExperimentConfig(**entry).channel_names.append("x")
     assert entry == original
+
+
+def test_subset_keeps_order_yaml_path_and_plates(upstream_yaml):
+    registry = ExperimentRegistry.from_yaml(upstream_yaml)
+    names = ["2025_08_01_TOMM20", "2025_07_22_SEC61"]
+    subset = registry.subset(names)
+    assert [e.name for e in subset.experiments] == names and subset.yaml_path == upstream_yaml
+    assert all(subset.plates[n] is registry.plates[n] for n in names), "stores are not re-read"
+    with pytest.raises(
+        ConfigError,
+        match=rf"^{re.escape(str(upstream_yaml))}: experiment '2025_08_01_TOMM20' "
+        r"\(interval_minutes=20\.0\): tau_range_hours=\(0\.05, 0\.1\) holds no offset",
+    ):
+        subset.tau_range_frames("2025_08_01_TOMM20", (0.05, 0.1))
+    with pytest.raises(KeyError, match=r"no experiment named 'x'"):
+        registry.subset(["x"])

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 from jsonargparse import ArgumentError, Namespace
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from dynaclr.datamodule import MultiExperimentDataModule
 from dynaclr.prediction_writer import EmbeddingWriter
@@ -189,11 +190,21 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    except SIGTERMException:
+        print(
+            f"dynaclr {command}: stopped by SIGTERM after the current step; resume with "
+            "--ckpt_path <checkpoint> (ModelCheckpoint(save_last=True, save_on_exception=True) "
+            "saves one on the way out).",
+            file=sys.stderr,
+        )
+        return 143
     except (ValueError, FileNotFoundError, KeyError) as err:
         if os.environ.get("DYNACLR_DEBUG"):
             raise
+        files = ", ".join(_config_files(argv))
+        where = f" (config: {files})" if files else ""
         print(
-            f"dynaclr {command}: error: {err}\n(set DYNACLR_DEBUG=1 for the traceback)",
+            f"dynaclr {command}: error{where}: {err}\n(set DYNACLR_DEBUG=1 for the traceback)",
             file=sys.stderr,
         )
         return 2

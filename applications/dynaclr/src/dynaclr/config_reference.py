@@ -89,12 +89,15 @@ def render() -> str:
         out += [f"## `{key}`: `{path}`", "", inspect.getdoc(cls).splitlines()[0], ""]
         out += ["| option | type | default | description |", "| --- | --- | --- | --- |"]
         for name, parameter in inspect.signature(cls.__init__).parameters.items():
-            if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL,
-                                                    parameter.VAR_KEYWORD):
+            if name == "self" or parameter.kind in (
+                parameter.VAR_POSITIONAL,
+                parameter.VAR_KEYWORD,
+            ):
                 continue
             description = docs.get(name, "").replace("|", "\\|")
-            out.append(f"| `{name}` | {_annotation(parameter)} | {_default(parameter)} | "
-                       f"{description} |")
+            out.append(
+                f"| `{name}` | {_annotation(parameter)} | {_default(parameter)} | {description} |"
+            )
         out.append("")
     return "\n".join(out)
 

@@ -213,6 +213,7 @@ class MultiExperimentDataModule(pl.LightningDataModule):
                 )
             if train and stage != "validate":
                 self.train_dataset = self._dataset(train, fit=True)
+                self._check_batch_fits(train)
             self.val_dataset = (
                 self._dataset(self.val_experiments, fit=True) if self.val_experiments else None
             )
@@ -221,6 +222,16 @@ class MultiExperimentDataModule(pl.LightningDataModule):
             self._check_names("predict_experiments", chosen, names, where)
             self.predict_dataset = self._dataset(chosen, fit=False)
 
+    def _check_batch_fits(self, train: list[str]) -> None:
+        world, _ = self._topology()
+        anchors = len(self.train_dataset)
+        if anchors < self.batch_size * world:
+            raise ValueError(
+                f"batch_size={self.batch_size} on {world} rank(s) needs at least "
+                f"{self.batch_size * world} training anchors, but experiments {train} of "
+                f"{self.experiments_yaml} have {anchors}; lower data.batch_size or add data."
+            )
+
     @staticmethod
     def _check_names(field: str, chosen: Sequence[str], names: list[str], where: str) -> None:
         unknown = [n for n in chosen if n not in names]
@@ -228,7 +239,7 @@ class MultiExperimentDataModule(pl.LightningDataModule):
             raise ValueError(f"{field} names {unknown}, not in {where}; experiments: {names}")
 
     def _dataset(self, names: Sequence[str], fit: bool) -> MultiExperimentTripletDataset:
-        registry = ExperimentRegistry([self.registry.get_experiment(n) for n in names])
+        registry = self.registry.subset(names)
         index = MultiExperimentIndex(
             registry,
             z_range=self.z_range,
@@ -244,14 +255,10 @@ class MultiExperimentDataModule(pl.LightningDataModule):
             seed=self.seed,
             cache_pool_bytes=self.cache_pool_bytes,
         )
-        for transform in self.normalizations:
-            level = getattr(transform, "level", None)
-            if level is not None and (lacking := dataset.norm.missing(level)):
-                raise ValueError(
-                    f"normalization {type(transform).__name__}(level={level!r}) needs statistics "
-                    f"that FOVs {lacking} lack (experiments YAML {self.experiments_yaml}); add "
-                    "them to the stores or pick another level."
-                )
+        try:
+            dataset.check_normalization(self.normalizations)
+        except ValueError as err:
+            raise ValueError(f"{err} (experiments YAML {self.experiments_yaml})") from err
         _log.info("%s index:\n%s", "fit" if fit else "predict", index.summary())
         return dataset
 
