@@ -172,3 +172,30 @@ def test_hcl_beta_is_the_single_source_of_the_loss_beta(tmp_path, demo_yaml, cap
     path.write_text(yaml.safe_dump(config))
     assert main(["fit", "--config", str(path)]) == 2
     assert "conflicting hcl_beta values" in capsys.readouterr().err
+
+
+def test_saved_config_round_trips_every_datamodule_argument(demo_fit, tmp_path):
+    from dynaclr.inspect_batches import _without_run_keys
+
+    _, _, text = demo_fit
+    saved = _printed(text, "config")
+    args = _without_run_keys(["--config", str(saved)], tmp_path)
+    cli = DynaCLRCLI(args=args, run=False, save_config_callback=None)
+    dm, data = cli.datamodule, yaml.safe_load(saved.read_text())["data"]
+    for name in ("z_range", "yx_patch_size", "final_yx_patch_size", "tau_range"):
+        assert list(getattr(dm, name)) == list(data[name])
+    for name in (
+        "batch_size",
+        "hcl_beta",
+        "seed",
+        "leaky",
+        "val_experiments",
+        "channel_dropout_prob",
+        "temporal_enrichment",
+        "cache_pool_bytes",
+    ):
+        assert getattr(dm, name) == data[name], name
+    assert [type(t).__name__ for t in dm.augmentations] == [
+        a["class_path"].rsplit(".", 1)[1] for a in data["augmentations"]
+    ]
+    assert dm.normalizations[0].level == data["normalizations"][0]["init_args"]["level"]

@@ -37,6 +37,10 @@ class RecordingModule(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         self.val_batches.append((self.current_epoch, self._ids(batch)))
+        # Channel 1 carries the identity code too: zero means channel dropout ran.
+        self.val_dropped = getattr(self, "val_dropped", False) or bool(
+            (batch["anchor"][:, 1] == 0).all(dim=(-1, -2, -3)).any()
+        )
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.01)

@@ -93,6 +93,7 @@ def test_epochs_differ_validation_fixed_and_no_dropout_in_validation(
     assert val[0] == val[1] == val[2] and len(val[0]) == 2
     # Validation anchors come from the held-out experiment (identity index 1).
     assert all(e == 1 for batch in val[0] for e, _, _ in batch)
+    assert not model.val_dropped, "channel dropout (p=1) must not apply in validation"
 
 
 def test_resume_mid_epoch_continues_the_same_batches(identity_yaml, tmp_path, recording_module):
