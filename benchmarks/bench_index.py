@@ -174,6 +174,22 @@ def worker(rows: int, seed: int) -> dict:
     )
 
 
+def run_size(rows: int, repeats: int) -> list[dict]:
+    """Measure ``repeats`` builds of about ``rows`` observations, each in a fresh process.
+
+    Returns one :func:`worker` dict per repeat (seeds 0, 1, ...); raises RuntimeError with
+    the child's stderr when a repeat fails.
+    """
+    runs = []
+    for seed in range(repeats):
+        cmd = [sys.executable, __file__, "--worker", "--rows", str(rows), "--seed", str(seed)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if out.returncode:
+            raise RuntimeError(f"bench_index worker for {rows} rows failed:\n{out.stderr}")
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return runs
+
+
 def _minus(a: list[float], b: list[float]) -> list[float]:
     return [x - y for x, y in zip(a, b)]
 
@@ -217,14 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("-" * len(header))
     for rows in sizes:
-        runs = []
-        for seed in range(repeats):
-            cmd = [sys.executable, __file__, "--worker", "--rows", str(rows), "--seed", str(seed)]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if out.returncode:
-                print(out.stderr, file=sys.stderr)
-                return out.returncode
-            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        try:
+            runs = run_size(rows, repeats)
+        except RuntimeError as err:
+            print(err, file=sys.stderr)
+            return 1
         col = {k: [r[k] for r in runs] for k in runs[0]}
         print(" | ".join(f"{cell(col):>{width}}" for _, width, cell in columns))
     return 0

@@ -133,6 +133,36 @@ class _Flexible:
         return FlexibleBatchSampler(self.table, batch_size=self.batch_size, **self.options)
 
 
+def run_size(
+    n_rows: int, repeats: int, batch_size: int, configs: Iterable[str] | None = None
+) -> dict[str, list[dict[str, float]]]:
+    """:func:`measure` the baseline and each named configuration on ``n_rows`` anchors.
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows of the synthetic anchors table (:func:`make_anchors`).
+    repeats : int
+        Measurements per configuration, interleaved across configurations.
+    batch_size : int
+        Samples per batch.
+    configs : iterable of str, optional
+        Keys of ``CONFIGS`` (default: all); the baseline is always measured first.
+
+    Returns
+    -------
+    dict
+        ``{name: [measure() dict per repeat]}``, the baseline under ``BASELINE``.
+    """
+    table = make_anchors(n_rows)
+    names = [BASELINE, *(CONFIGS if configs is None else configs)]
+    results: dict[str, list[dict[str, float]]] = {}
+    for _ in range(repeats):
+        for name in names:
+            results.setdefault(name, []).append(measure(_builder(name, table, batch_size)))
+    return results
+
+
 def _cell(values: list[float], fmt: str) -> str:
     return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}/{max(values):{fmt}})"
 
@@ -164,11 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("-" * len(header))
     for n_rows in sizes:
-        table = make_anchors(n_rows)
-        results: dict[str, list[dict]] = {}
-        for _ in range(repeats):
-            for name in [BASELINE, *CONFIGS]:
-                results.setdefault(name, []).append(measure(_builder(name, table, batch_size)))
+        results = run_size(n_rows, repeats, batch_size)
         base_epoch = statistics.median(r["epoch"] for r in results[BASELINE])
         for name, runs in results.items():
             col = {k: [r[k] for r in runs] for k in runs[0]}
@@ -179,7 +205,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"{_median_or_dash(col['resume']):>10}"
                 f"{statistics.median(col['peak']):>9.0f}{ratio:>7.2f}x"
             )
-        del table
     return 0
 
 

@@ -22,6 +22,7 @@ from dynaclr.cell_index.tau import tau_probabilities
 from dynaclr.norm_meta import NormTable
 from viscy_data.keyed_random import keyed_uniform
 from viscy_data.readers import PatchReader, tensorstore_spec
+from viscy_data.readers.tensorstore import PendingPatches
 
 __all__ = ["INDEX_COLUMNS", "MultiExperimentTripletDataset"]
 
@@ -199,20 +200,27 @@ class MultiExperimentTripletDataset(Dataset):
         if positions.size and (positions.min() < 0 or positions.max() >= len(self)):
             raise IndexError(f"positions must lie in [0, {len(self)}), got {positions.tolist()}")
         anchors = self.rows[positions]
-        anchor_meta = self.norm.gather(self._fov_code[anchors], self._t[anchors])
         if not self.fit:
-            batch: dict[str, Any] = {"anchor": self._read(anchors), "anchor_norm_meta": anchor_meta}
-            batch["index"] = self._identifiers[anchors].to_dict(as_series=False)
+            anchor_read = self._read_async(anchors)
+            batch: dict[str, Any] = {
+                "anchor_norm_meta": self.norm.gather(self._fov_code[anchors], self._t[anchors]),
+                "index": self._identifiers[anchors].to_dict(as_series=False),
+            }
             batch["index"]["row"] = anchors.tolist()
+            batch["anchor"] = torch.from_numpy(anchor_read.result())
             return batch
         positives = self.positive_rows(positions)
-        # One read for anchors and positives: every chunk the batch needs is decoded at once.
-        patches = self._read(np.concatenate([anchors, positives]))
+        # One read for anchors and positives, so every chunk the batch needs is decoded at
+        # once; the normalization metadata is gathered while tensorstore decodes.
+        pending = self._read_async(np.concatenate([anchors, positives]))
+        anchor_meta = self.norm.gather(self._fov_code[anchors], self._t[anchors])
+        positive_meta = self.norm.gather(self._fov_code[positives], self._t[positives])
+        patches = torch.from_numpy(pending.result())
         return {
             "anchor": patches[: anchors.size],
             "anchor_norm_meta": anchor_meta,
             "positive": patches[anchors.size :],
-            "positive_norm_meta": self.norm.gather(self._fov_code[positives], self._t[positives]),
+            "positive_norm_meta": positive_meta,
         }
 
     def positive_rows(self, positions: np.ndarray) -> np.ndarray:
@@ -264,9 +272,9 @@ class MultiExperimentTripletDataset(Dataset):
         u_pick = keyed_uniform(self.seed, _PICK_STREAM, positions, self.epoch)
         return cand_rows[starts + np.floor(u_pick * counts).astype(np.int64)]
 
-    def _read(self, rows: np.ndarray) -> torch.Tensor:
+    def _read_async(self, rows: np.ndarray) -> PendingPatches:
         codes = self._fov_code[rows]
-        patches = self.reader.read(
+        return self.reader.read_async(
             [self._keys[c] for c in codes],
             self._t[rows],
             [self._channels[c] for c in codes],
@@ -275,7 +283,6 @@ class MultiExperimentTripletDataset(Dataset):
             self._x0[rows],
             tuple(self.index.yx_patch_size),
         )
-        return torch.from_numpy(patches)
 
 
 def _unbatch(value: Any) -> Any:

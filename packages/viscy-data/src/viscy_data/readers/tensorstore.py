@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import tensorstore as ts
 
-__all__ = ["PatchReadError", "PatchReader"]
+__all__ = ["PatchReadError", "PatchReader", "PendingPatches"]
 
 
 class PatchReadError(RuntimeError):
@@ -22,8 +22,10 @@ class PatchReader:
     One reader holds one tensorstore ``Context`` for every store of a run, so the chunk cache
     is a single global budget (off by default: random patches rarely hit it). Arrays are
     opened lazily, read-only, the first time a key is read, and kept open for later batches.
-    All reads of a batch are issued before any is awaited, so tensorstore decodes chunks
-    concurrently on its own thread pool.
+    The patches of a batch are stacked into one tensorstore view and read with one call, so
+    tensorstore decodes every chunk the batch needs concurrently on its own thread pool (a
+    chunk shared by several patches is decoded once) and copies each patch straight into the
+    output: no per-patch future, intermediate array or copy in Python.
 
     Parameters
     ----------
@@ -59,11 +61,12 @@ class PatchReader:
         self.data_copy_concurrency = data_copy_concurrency
         self._context: ts.Context | None = None
         self._stores: dict[Hashable, ts.TensorStore] = {}
+        self._sources: dict[tuple, ts.TensorStore] = {}
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.update(_context=None, _stores={}, _lock=None)
+        state.update(_context=None, _stores={}, _sources={}, _lock=None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -98,8 +101,31 @@ class PatchReader:
                     raise PatchReadError(
                         f"array {key!r} has {store.rank} dimensions; expected 5 (T, C, Z, Y, X)"
                     )
+                # zarr arrays are resizable, so their upper bounds are implicit and reading past
+                # them would silently return fill values; make every bound explicit.
+                store = store[ts.d[:].mark_bounds_implicit[False]]
                 self._stores[key] = store
         return store
+
+    def _window_source(self, key: Hashable, channels: tuple[int, ...], z_range: slice):
+        """``(T, C, Z, Y, X)`` float32 view of ``key`` restricted to ``channels`` and ``z_range``.
+
+        Built once per (array, channels, planes) and reused, so a sample only slices T, Y, X.
+        Contiguous increasing channels become a slice (cheaper than an index array).
+        """
+        cache_key = (key, channels, z_range.start, z_range.stop, z_range.step)
+        source = self._sources.get(cache_key)
+        if source is None:
+            store = self.store(key)
+            first = channels[0] if channels else 0
+            if channels == tuple(range(first, first + len(channels))):
+                source = store[:, first : first + len(channels), z_range]
+            else:
+                source = store[:, list(channels), z_range]
+            if source.dtype != ts.float32:
+                source = ts.cast(source, ts.float32)
+            self._sources[cache_key] = source
+        return source
 
     def read(
         self,
@@ -114,6 +140,10 @@ class PatchReader:
     ) -> np.ndarray:
         """Read one patch per sample, all concurrently.
 
+        The patches are stacked into one tensorstore view and read with a single call, so
+        tensorstore decodes every chunk of the batch concurrently (a chunk that several
+        patches need is decoded once) and copies straight into the output array.
+
         Parameters
         ----------
         keys : sequence of Hashable, length B
@@ -121,7 +151,8 @@ class PatchReader:
         t : np.ndarray of int, shape (B,)
             Frame of each sample.
         channels : sequence of sequence of int, length B
-            Array channel indices of each sample, in the order of the output channels.
+            Array channel indices of each sample, in the order of the output channels; every
+            sample has the same number of channels.
         z_range : slice
             Z planes to read (same for every sample).
         y0, x0 : np.ndarray of int, shape (B,)
@@ -129,39 +160,107 @@ class PatchReader:
         patch_yx : tuple of int
             Patch height and width in pixels.
         out : np.ndarray, optional
-            Preallocated ``(B, C, Z, Y, X)`` float32 output.
+            Preallocated ``(B, C, Z, Y, X)`` float32 output, written in place.
 
         Returns
         -------
         np.ndarray
-            ``(B, C, Z, Y, X)`` float32 patches.
+            ``(B, C, Z, Y, X)`` float32 patches (``out`` when given).
 
         Raises
         ------
         PatchReadError
-            When a read fails; the message names the array key and the frame.
+            When a patch lies outside its array or a read fails; the message names the array
+            key, the frame and the corner.
+        ValueError
+            When ``out`` has the wrong shape or dtype.
+        """
+        return self.read_async(keys, t, channels, z_range, y0, x0, patch_yx, out).result()
+
+    def read_async(
+        self,
+        keys: Sequence[Hashable],
+        t: np.ndarray,
+        channels: Sequence[Sequence[int]],
+        z_range: slice,
+        y0: np.ndarray,
+        x0: np.ndarray,
+        patch_yx: tuple[int, int],
+        out: np.ndarray | None = None,
+    ) -> PendingPatches:
+        """Start :meth:`read` and return at once; ``.result()`` waits for the patches.
+
+        Lets the caller do other work (or start another read) while tensorstore decodes.
+        Arguments, return value of ``.result()`` and errors are those of :meth:`read`; a
+        patch outside its array raises here, a failed read raises from ``.result()``.
         """
         n = len(keys)
         height, width = patch_yx
         n_channels = len(channels[0]) if n else 0
         depth = len(range(*z_range.indices(1 << 30)))
         shape = (n, n_channels, depth, height, width)
-        if out is None:
-            out = np.empty(shape, dtype=np.float32)
-        elif out.shape != shape:
-            raise ValueError(f"out has shape {out.shape}; expected {shape}")
-        futures = []
-        for i in range(n):
-            store = self.store(keys[i])
-            ti, yi, xi = int(t[i]), int(y0[i]), int(x0[i])
-            view = store[ti, list(channels[i]), z_range, yi : yi + height, xi : xi + width]
-            futures.append(view.read())
-        for i, future in enumerate(futures):
+        if out is not None and (out.shape != shape or out.dtype != np.float32):
+            raise ValueError(
+                f"out has shape {out.shape} and dtype {out.dtype}; expected {shape} float32"
+            )
+        if n == 0:
+            return PendingPatches(np.empty(shape, dtype=np.float32) if out is None else out)
+        t_list = np.asarray(t).tolist()
+        y_list, x_list = np.asarray(y0).tolist(), np.asarray(x0).tolist()
+        views = []
+        for i, (key, chans) in enumerate(zip(keys, channels)):
+            ti, yi, xi = int(t_list[i]), int(y_list[i]), int(x_list[i])
             try:
-                out[i] = future.result()
-            except Exception as err:
+                source = self._window_source(key, tuple(chans), z_range)
+                view = source[ti, :, :, yi : yi + height, xi : xi + width].translate_to[0]
+            except (IndexError, ValueError) as err:
+                raise PatchReadError(_where(key, ti, yi, xi) + f": {err}") from err
+            if tuple(view.shape) != shape[1:]:
                 raise PatchReadError(
-                    f"cannot read array {keys[i]!r} at frame t={int(t[i])}, "
-                    f"y={int(y0[i])}, x={int(x0[i])}: {err}"
-                ) from err
-        return out
+                    f"{_where(key, ti, yi, xi)}: the patch has shape {tuple(view.shape)}, "
+                    f"expected {shape[1:]} (are z_range and the channels inside the array?)"
+                )
+            views.append(view)
+        batch = ts.stack(views)
+        if out is None:
+            future = batch.read()
+        else:
+            future = ts.array(out, copy=False, write=True).write(batch)
+        where = [(key, ti, yi, xi) for key, ti, yi, xi in zip(keys, t_list, y_list, x_list)]
+        return PendingPatches(out, future, views, where)
+
+
+class PendingPatches:
+    """Patches being read by :meth:`PatchReader.read_async`; :meth:`result` waits for them."""
+
+    def __init__(self, out: np.ndarray | None, future=None, views=(), where=()) -> None:
+        self._out, self._future, self._views, self._where = out, future, views, where
+
+    def result(self) -> np.ndarray:
+        """The ``(B, C, Z, Y, X)`` float32 patches.
+
+        Raises
+        ------
+        PatchReadError
+            When the read failed; names the first patch that fails on its own.
+        """
+        if self._future is None:
+            return self._out
+        try:
+            value = self._future.result()
+        except Exception as err:
+            raise self._failure(err) from err
+        return value if self._out is None else self._out
+
+    def _failure(self, err: Exception) -> PatchReadError:
+        """Find the first patch whose own read fails, to name it; reads one patch at a time."""
+        for view, where in zip(self._views, self._where):
+            try:
+                view.read().result()
+            except Exception as own:
+                return PatchReadError(f"{_where(*where)}: {own}")
+        return PatchReadError(f"cannot read a batch of {len(self._views)} patches: {err}")
+
+
+def _where(key: Hashable, t: int, y: int, x: int) -> str:
+    return f"cannot read array {key!r} at frame t={t}, y={y}, x={x}"

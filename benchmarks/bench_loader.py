@@ -1,0 +1,385 @@
+"""Benchmark: train_dataloader() samples/s next to the read ceiling of the same patches.
+
+    uv run python benchmarks/bench_loader.py                  # 2x1 and 2x5 x 160 x 160 patches
+    uv run python benchmarks/bench_loader.py --workers 2 --batches 20 --repeats 5
+    uv run python benchmarks/bench_loader.py --smoke          # tiny sizes, seconds (CI)
+
+Data: :func:`dynaclr.demo.write_demo_dataset` writes two experiments (2 wells x
+``--fovs-per-well`` FOVs, ``--frames`` frames, 2 float32 channels, ``--image-size`` square
+FOVs) once with Z = 1 and once with Z = 5, one ``(1, 1, Z, Y, X)`` chunk per frame and
+channel (zarr v2, zarr-python's default blosc-lz4 compressor), and once more with
+``(1, 1, Z, 128, 128)`` chunks to show what the chunk shape does.
+
+Loader: ``MultiExperimentDataModule.train_dataloader()`` (sampler, positives, tensorstore
+reads, normalization metadata; no transforms, no model); one sample = one anchor and its
+positive. A pass reads ``--batches`` batches (``--cached-batches`` with the cache on) from
+fresh epochs, rolling over to the next epoch as training does, after an untimed warm-up pass
+of 3 batches. Throughput is the steady state: timed from the first batch's arrival to the last
+one's (an epoch's start-up is short next to a real epoch; a later epoch's start is timed).
+
+Read ceiling: the same patches (same FOVs, frames, windows, replayed from the sampler's
+epoch and the dataset's keyed positives) read by plain tensorstore through its own context
+with the same cache size: one ``ts.stack`` view per batch, built before the clock starts,
+read with one call per batch, with as many batches in flight as the loader has reading
+threads (1 for 0 or 1 worker, 2 for 2 workers), timed the same way. ``ratio`` = loader /
+ceiling, pass by pass.
+
+"cold": chunk cache off (the default; the files sit in the OS page cache, so this is decode
+bound, not disk bound). "cached": ``cache_pool_bytes`` = 1.25 x the decoded working set,
+filled before timing. ``MB/sample`` is the decoded chunk bytes a sample costs when cold
+(chunks shared by patches of one batch count once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import shutil
+import statistics
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import tensorstore as ts
+import zarr
+from bench_train_step import demo_data_args
+
+from dynaclr.datamodule import MultiExperimentDataModule
+from dynaclr.demo import write_demo_dataset
+from viscy_data.readers import tensorstore_spec
+
+UPSTREAM = {1: 1000.0, 5: 290.0}  # upstream DynaCLR, 2 workers, samples/s (issue 7)
+
+
+@dataclass
+class LoaderResult:
+    """Samples/s of the loader and of the ceiling, pass by pass, for one configuration."""
+
+    case: str
+    z: int
+    workers: int
+    cached: bool
+    chunks: str
+    loader: list[float] = field(default_factory=list)
+    ceiling: list[float] = field(default_factory=list)
+    mb_per_sample: list[float] = field(default_factory=list)
+
+    @property
+    def ratios(self) -> list[float]:
+        return [a / b for a, b in zip(self.loader, self.ceiling)]
+
+
+def write_data(
+    root: Path, z: int, args: argparse.Namespace, chunk_yx: int | None = None, raw: bool = False
+) -> Path:
+    """Write the benchmark experiments with ``z`` planes; return their ``experiments.yml``.
+
+    ``chunk_yx`` sets ``(1, 1, Z, chunk_yx, chunk_yx)`` chunks (default: one chunk per frame
+    and channel); ``raw`` rewrites every array without compression. An existing dataset in
+    ``root`` is reused.
+    """
+    if (root / "experiments.yml").is_file():
+        return root / "experiments.yml"
+    size = args.image_size
+    chunks = None if chunk_yx is None else (1, 1, z, chunk_yx, chunk_yx)
+    yaml = write_demo_dataset(
+        root, 2, n_frames=args.frames, image_size=size, z_slices=z,
+        fovs_per_well=args.fovs_per_well, cells_per_fov=args.cells_per_fov,
+        cell_radius=max(4.0, size / 48), chunks=chunks,
+    )  # fmt: skip
+    if raw:
+        for path in sorted(root.glob("*.zarr/*/*/*/0")):
+            rewrite_uncompressed(path)
+    return yaml
+
+
+def rewrite_uncompressed(path: Path) -> None:
+    """Rewrite the zarr v2 array at ``path`` with the same chunks and no compressor."""
+    source = zarr.open_array(path, mode="r")
+    data, chunks = source[:], source.chunks
+    shutil.rmtree(path)
+    target = zarr.create_array(
+        path, shape=data.shape, chunks=chunks, dtype=data.dtype, zarr_format=2,
+        compressors=None, fill_value=0, chunk_key_encoding={"name": "v2", "separator": "/"},
+    )  # fmt: skip
+    target[:] = data
+
+
+def make_datamodule(yaml: Path, z: int, patch: int, batch_size: int, cache: int):
+    """A set-up fit datamodule over every experiment of ``yaml`` (no transforms)."""
+    dm = MultiExperimentDataModule(
+        yaml, z_range=(0, z), yx_patch_size=(patch, patch), final_yx_patch_size=(patch, patch),
+        batch_size=batch_size, num_workers=0, cache_pool_bytes=cache, pin_memory=False,
+        tau_range=(0.5, 1.5),
+    )  # fmt: skip
+    dm.setup("fit")
+    return dm
+
+
+def working_set_bytes(dataset) -> int:
+    """Decoded bytes of every array the dataset reads (float32)."""
+    return sum(4 * int(np.prod(fov.shape)) for fov in dataset.index.fovs.values())
+
+
+class ReadCeiling:
+    """Plain tensorstore reads of the patches a loader epoch reads; no Python per sample."""
+
+    def __init__(self, dataset, cache_bytes: int) -> None:
+        self.dataset = dataset
+        index = dataset.index
+        self.context = ts.Context({"cache_pool": {"total_bytes_limit": cache_bytes}})
+        maps = index.registry.channel_maps
+        n_source = index.registry.num_source_channels
+        self.stores, self.channels = {}, {}
+        for (experiment, fov_name), fov in index.fovs.items():
+            spec = tensorstore_spec(fov)
+            self.stores[(experiment, fov_name)] = ts.open(
+                spec, read=True, context=self.context
+            ).result()
+            self.channels[(experiment, fov_name)] = [maps[experiment][p] for p in range(n_source)]
+        cols = index.tracks.select("experiment", "fov_name", "t", "y_clamp", "x_clamp")
+        experiments = cols["experiment"].cast(pl.String).to_list()
+        self.fov_of_row = list(zip(experiments, cols["fov_name"].cast(pl.String).to_list()))
+        height, width = index.yx_patch_size
+        self.patch = (height, width)
+        self.t = cols["t"].to_numpy()
+        self.y0 = cols["y_clamp"].to_numpy().astype(np.int64) - height // 2
+        self.x0 = cols["x_clamp"].to_numpy().astype(np.int64) - width // 2
+
+    def warm(self) -> None:
+        """Read every array once, so a large enough cache holds the whole working set."""
+        for store in self.stores.values():
+            store.read().result()
+
+    def plan(self, sampler, segments: list[tuple[int, int]]) -> tuple[list, float]:
+        """One stacked view per batch (anchors then positives), and decoded MB per sample.
+
+        ``segments`` lists ``(epoch, batches)``: the first batches of each epoch, in order.
+        """
+        z_range = self.dataset.index.z_range
+        (height, width), stacks, decoded, samples = self.patch, [], 0, 0
+        for epoch, n_batches in segments:
+            sampler.set_epoch(epoch)
+            self.dataset.set_epoch(epoch)
+            for positions in islice(iter(sampler), n_batches):
+                positions = np.asarray(positions, dtype=np.int64)
+                rows = np.concatenate(
+                    [self.dataset.rows[positions], self.dataset.positive_rows(positions)]
+                )
+                views, chunks = [], set()
+                for r in rows.tolist():
+                    key = self.fov_of_row[r]
+                    store, chans = self.stores[key], self.channels[key]
+                    t, y, x = int(self.t[r]), int(self.y0[r]), int(self.x0[r])
+                    region = store[t, chans, z_range, y : y + height, x : x + width]
+                    views.append(region.translate_to[0])
+                    corner = (y, x)
+                    chunks |= _chunks_touched(store, key, t, chans, z_range, corner, self.patch)
+                stacks.append(ts.stack(views))
+                decoded += sum(nbytes for *_, nbytes in chunks)
+                samples += positions.size
+        return stacks, decoded / max(samples, 1) / 1e6
+
+    @staticmethod
+    def run(stacks: list, in_flight: int) -> float:
+        """Samples/s reading ``stacks`` with ``in_flight`` batches of reads outstanding.
+
+        Steady state: timed from the first batch's completion to the last one's.
+        """
+        pending: deque = deque()
+        samples, start = 0, None
+        for stack in stacks:
+            pending.append(stack.read())
+            if len(pending) >= in_flight:
+                pending.popleft().result()
+                if start is None:
+                    start = time.perf_counter()
+                else:
+                    samples += stack.shape[0] // 2
+        while pending:
+            pending.popleft().result()
+            samples += stacks[0].shape[0] // 2
+        return samples / (time.perf_counter() - start)
+
+
+def _chunks_touched(store, key, t, chans, z_range, corner, patch) -> set[tuple]:
+    """Chunks (with their decoded bytes) that one patch needs."""
+    chunk = store.chunk_layout.read_chunk.shape
+    nbytes = 4 * int(np.prod(chunk))
+    z = range(*z_range.indices(store.shape[2]))
+    spans = [
+        range(z.start // chunk[2], (z.stop - 1) // chunk[2] + 1),
+        range(corner[0] // chunk[3], (corner[0] + patch[0] - 1) // chunk[3] + 1),
+        range(corner[1] // chunk[4], (corner[1] + patch[1] - 1) // chunk[4] + 1),
+    ]
+    return {
+        (key, t // chunk[0], c // chunk[1], zc, yc, xc, nbytes)
+        for c in chans
+        for zc in spans[0]
+        for yc in spans[1]
+        for xc in spans[2]
+    }
+
+
+def loader_pass(loader, dataset, n_batches: int) -> tuple[float, list[tuple[int, int]]]:
+    """Samples/s over ``n_batches`` batches of ``loader``, and the ``(epoch, batches)`` read.
+
+    Steady state: timed from the first batch's arrival to the last one's. Epochs roll over as
+    in training (a new iterator, hence new threads, per epoch; that start-up is timed).
+    """
+    segments = []
+    samples, start = 0, None
+    while not segments or sum(n for _, n in segments) < n_batches:
+        iterator = iter(loader)
+        taken = 0
+        for batch in iterator:
+            if taken == 0:
+                epoch = dataset.epoch  # set when this iteration drew its first batch
+            if start is None:
+                start = time.perf_counter()
+            else:
+                samples += batch["anchor"].shape[0]
+            taken += 1
+            if sum(n for _, n in segments) + taken == n_batches:
+                break
+        iterator.close()
+        segments.append((epoch, taken))
+    return samples / (time.perf_counter() - start), segments
+
+
+def measure(
+    yaml: Path, z: int, args: argparse.Namespace, cached: bool, chunks: str, workers: list[int]
+) -> list[LoaderResult]:
+    """Loader and ceiling samples/s for every worker count, passes interleaved."""
+    patch = args.patch
+    dm = make_datamodule(yaml, z, patch, args.batch_size, 0)
+    cache = int(1.25 * working_set_bytes(dm.train_dataset)) + (64 << 20) if cached else 0
+    if cached:
+        dm = make_datamodule(yaml, z, patch, args.batch_size, cache)
+    dataset = dm.train_dataset
+    ceiling = ReadCeiling(dataset, cache)
+    if cached:
+        for key in dataset.reader.specs:
+            dataset.reader.store(key).read().result()
+        ceiling.warm()
+    results = []
+    for w in workers:
+        dm.num_workers = w
+        loader = dm.train_dataloader()
+        sampler = loader.batch_sampler.sampler
+        n_batches = args.cached_batches if cached else args.batches
+        result = LoaderResult(f"2x{z}x{patch}x{patch}", z, w, cached, chunks)
+        for repeat in range(args.repeats + 1):  # a short first pass warms up
+            rate, segments = loader_pass(loader, dataset, n_batches if repeat else 3)
+            stacks, mb_per_sample = ceiling.plan(sampler, segments)
+            top = ceiling.run(stacks, max(1, w))
+            del stacks
+            if repeat:
+                result.loader.append(rate)
+                result.ceiling.append(top)
+                result.mb_per_sample.append(mb_per_sample)
+        results.append(result)
+    del dm, dataset, ceiling
+    gc.collect()
+    return results
+
+
+def measure_setup(data_args: dict, repeats: int) -> list[float]:
+    """Seconds from a new datamodule to its first training batch (index, sampler, read).
+
+    ``data_args`` are the keyword arguments of :class:`MultiExperimentDataModule`.
+    """
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        dm = MultiExperimentDataModule(**data_args)
+        dm.setup("fit")
+        iterator = iter(dm.train_dataloader())
+        next(iterator)
+        times.append(time.perf_counter() - start)
+        iterator.close()
+        del dm, iterator
+    return times
+
+
+def run_all(root: Path, args: argparse.Namespace) -> list[LoaderResult]:
+    """Write the data under ``root`` and measure every loader configuration."""
+    results = []
+    most = [max(args.workers)]
+    for z in args.z:
+        yaml = write_data(root / f"z{z}", z, args)
+        for cached in (False, True):
+            results += measure(yaml, z, args, cached, "full", args.workers)
+        if args.raw:
+            yaml = write_data(root / f"z{z}-raw", z, args, raw=True)
+            results += measure(yaml, z, args, False, "full, uncompressed", most)
+        if args.chunk_yx:
+            yaml = write_data(root / f"z{z}-c{args.chunk_yx}", z, args, args.chunk_yx)
+            results += measure(yaml, z, args, False, f"{args.chunk_yx}x{args.chunk_yx}", most)
+    return results
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Loader options (shared with ``benchmarks/run.py``)."""
+    group = parser.add_argument_group("loader")
+    group.add_argument("--image-size", type=int, default=512, help="FOV side (px)")
+    group.add_argument("--frames", type=int, default=20)
+    group.add_argument("--fovs-per-well", type=int, default=2)
+    group.add_argument("--cells-per-fov", type=int, default=16)
+    group.add_argument("--patch", type=int, default=160, help="patch side (px)")
+    group.add_argument("--z", type=int, nargs="+", default=[1, 5], help="planes per patch")
+    group.add_argument("--chunk-yx", type=int, default=128, help="extra chunked case; 0: off")
+    group.add_argument(
+        "--raw", action=argparse.BooleanOptionalAction, default=True,
+        help="extra case: full-frame chunks without compression",
+    )  # fmt: skip
+    group.add_argument("--batch-size", type=int, default=64)
+    group.add_argument("--batches", type=int, default=12, help="batches per timed pass, cold")
+    group.add_argument("--cached-batches", type=int, default=48, help="... with the cache on")
+    group.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+
+
+def smoke_arguments(args: argparse.Namespace) -> None:
+    """Tiny sizes for CI."""
+    args.image_size, args.frames, args.fovs_per_well, args.cells_per_fov = 96, 6, 1, 4
+    args.patch, args.chunk_yx, args.batch_size, args.batches, args.cached_batches = 32, 32, 8, 3, 3
+    args.workers, args.z = [0, 2], [1]
+
+
+def _cell(values: list[float], digits: int = 0) -> str:
+    low, high = min(values), max(values)
+    return f"{statistics.median(values):.{digits}f} ({low:.{digits}f}/{high:.{digits}f})"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        smoke_arguments(args)
+        args.repeats = 1
+    with tempfile.TemporaryDirectory() as tmp:
+        results = run_all(Path(tmp), args)
+        demo = write_demo_dataset(Path(tmp) / "demo", n_frames=4 if args.smoke else 20)
+        setup = measure_setup(demo_data_args(demo, workers=2), args.repeats)
+    print(f"samples/s median (min/max) over {args.repeats} passes of {args.batches} batches")
+    print(f"{'case':<16}{'chunks':>8}{'cache':>7}{'workers':>8}{'loader':>24}{'ceiling':>24}"
+          f"{'ratio':>7}{'MB/sample':>10}")  # fmt: skip
+    for r in results:
+        print(
+            f"{r.case:<16}{r.chunks:>8}{'on' if r.cached else 'off':>7}{r.workers:>8}"
+            f"{_cell(r.loader):>24}{_cell(r.ceiling):>24}{statistics.median(r.ratios):>7.2f}"
+            f"{statistics.median(r.mb_per_sample):>10.2f}"
+        )
+    print(f"setup to first batch on the demo data (demo_fit.yml): {_cell(setup, 2)} s")
+
+
+if __name__ == "__main__":
+    main()

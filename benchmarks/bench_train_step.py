@@ -1,0 +1,167 @@
+"""Benchmark: demo training steps/s on CPU with the loader feeding the model.
+
+    uv run python benchmarks/bench_train_step.py                  # 10 steps x 3 repeats
+    uv run python benchmarks/bench_train_step.py --steps 20 --workers 0 2 --repeats 5
+    uv run python benchmarks/bench_train_step.py --smoke          # tiny sizes, seconds (CI)
+
+The model, loss, data and transforms are those of ``dynaclr fit``'s built-in demo
+(``dynaclr/configs/demo_fit.yml``: ContrastiveEncoder resnet18 with a (1, 4, 4) stem,
+NTXentHCL, 2 x 1 x 64 x 64 reads centre-cropped to 48 x 48, batch 32, fov normalization and
+the demo's augmentations) on the demo dataset (:func:`dynaclr.demo.write_demo_dataset`). One
+step = ``on_after_batch_transfer`` (normalize, augment, crop, channel dropout), forward of
+anchors and positives, loss, backward, AdamW step: what Lightning runs per batch, without
+logging. Steps run in the main thread with torch's default intra-op threads, while the
+loader's threads read ahead.
+
+A repeat times ``--steps`` consecutive steps (after ``--warmup`` untimed ones; epochs roll
+over as in training). ``wait`` is the fraction of the repeat spent blocked on the loader.
+Baseline in the same run: the same steps on one batch held in memory (no loader);
+``ratio`` = fed steps/s / baseline steps/s (1.0: the loader is fully hidden).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import torch
+import yaml
+
+from dynaclr.datamodule import MultiExperimentDataModule
+from dynaclr.demo import write_demo_dataset
+
+
+def _instantiate(entry: dict):
+    module, _, name = entry["class_path"].rpartition(".")
+    return getattr(importlib.import_module(module), name)(**entry.get("init_args", {}))
+
+
+def demo_config() -> dict:
+    """The built-in demo's LightningCLI config as a dict."""
+    text = resources.files("dynaclr").joinpath("configs/demo_fit.yml").read_text()
+    return yaml.safe_load(text)
+
+
+def demo_data_args(experiments_yaml: Path, workers: int) -> dict:
+    """The demo's ``data:`` section as datamodule arguments (transforms instantiated)."""
+    data = dict(demo_config()["data"], experiments_yaml=experiments_yaml, num_workers=workers)
+    data["normalizations"] = [_instantiate(e) for e in data.get("normalizations", [])]
+    data["augmentations"] = [_instantiate(e) for e in data.get("augmentations", [])]
+    data["pin_memory"] = False
+    return data
+
+
+class DemoTraining:
+    """The demo's datamodule, encoder, loss and optimizer, stepped by hand."""
+
+    def __init__(self, experiments_yaml: Path, workers: int, smoke: bool = False) -> None:
+        config = demo_config()
+        data = demo_data_args(experiments_yaml, workers)
+        if smoke:
+            data["batch_size"] = 8
+        self.datamodule = MultiExperimentDataModule(**data)
+        self.datamodule.setup("fit")
+        model = config["model"]
+        encoder_args = dict(model["encoder"]["init_args"])
+        if smoke:
+            encoder_args.update(embedding_dim=512, projection_dim=16)
+        self.encoder = _instantiate({**model["encoder"], "init_args": encoder_args})
+        loss_args = dict(model["loss_function"].get("init_args", {}))
+        loss_args.setdefault("beta", data.get("hcl_beta", 0.5))
+        self.loss = _instantiate({**model["loss_function"], "init_args": loss_args})
+        self.optimizer = torch.optim.AdamW(self.encoder.parameters(), lr=model.get("lr", 1e-3))
+        final = "x".join(str(v) for v in data["final_yx_patch_size"])
+        self.description = (
+            f"demo {encoder_args.get('backbone')}, batch {data['batch_size']}, {final} crops"
+        )
+
+    def batches(self) -> Iterator[dict]:
+        """Training batches forever, one epoch after another (a new iterator per epoch)."""
+        while True:
+            yield from self.datamodule.train_dataloader()
+
+    def step(self, batch: dict) -> float:
+        """One optimisation step on ``batch``; returns the loss."""
+        batch = self.datamodule.on_after_batch_transfer(dict(batch), 0)
+        anchor, positive = batch["anchor"], batch["positive"]
+        _, projections = self.encoder(torch.cat([anchor, positive]))
+        labels = torch.arange(anchor.shape[0]).repeat(2)
+        loss = self.loss(projections, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+
+def measure(
+    experiments_yaml: Path, workers: int, steps: int, warmup: int, repeats: int, smoke: bool
+) -> dict[str, list[float]]:
+    """Steps/s and waiting fraction with the loader, and steps/s on a held batch."""
+    training = DemoTraining(experiments_yaml, workers, smoke)
+    stream = training.batches()
+    for _ in range(warmup):
+        training.step(next(stream))
+    fed, wait = [], []
+    for _ in range(repeats):
+        waited = 0.0
+        start = time.perf_counter()
+        for _ in range(steps):
+            tic = time.perf_counter()
+            batch = next(stream)
+            waited += time.perf_counter() - tic
+            training.step(batch)
+        elapsed = time.perf_counter() - start
+        fed.append(steps / elapsed)
+        wait.append(waited / elapsed)
+    stream.close()
+    held = next(training.batches())
+    alone = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            training.step(held)
+        alone.append(steps / (time.perf_counter() - start))
+    return {
+        "fed": fed, "wait": wait, "alone": alone, "threads": torch.get_num_threads(),
+        "description": training.description,
+    }  # fmt: skip
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Train-step options (shared with ``benchmarks/run.py``)."""
+    group = parser.add_argument_group("train step")
+    group.add_argument("--steps", type=int, default=10, help="timed steps per repeat")
+    group.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    group.add_argument("--train-workers", type=int, nargs="+", default=[2])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.steps, args.warmup, args.repeats = 2, 1, 1
+    with tempfile.TemporaryDirectory() as tmp:
+        demo = write_demo_dataset(Path(tmp), n_frames=6 if args.smoke else 20)
+        print(f"demo training step on CPU, {args.steps} steps x {args.repeats} repeats")
+        print(f"{'workers':>8}{'steps/s fed':>24}{'wait':>8}{'steps/s held batch':>24}{'ratio':>7}")
+        for workers in args.train_workers:
+            r = measure(demo, workers, args.steps, args.warmup, args.repeats, args.smoke)
+            fed, alone = statistics.median(r["fed"]), statistics.median(r["alone"])
+            print(
+                f"{workers:>8}{fed:>13.2f} ({min(r['fed']):.2f}/{max(r['fed']):.2f})"
+                f"{statistics.median(r['wait']):>8.1%}"
+                f"{alone:>13.2f} ({min(r['alone']):.2f}/{max(r['alone']):.2f}){fed / alone:>7.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
