@@ -199,3 +199,20 @@ def test_saved_config_round_trips_every_datamodule_argument(demo_fit, tmp_path):
         a["class_path"].rsplit(".", 1)[1] for a in data["augmentations"]
     ]
     assert dm.normalizations[0].level == data["normalizations"][0]["init_args"]["level"]
+
+
+def test_validate_runs_from_the_saved_config(demo_fit, tmp_path):
+    _, _, text = demo_fit
+    status = main(
+        [
+            "validate",
+            "--config",
+            str(_printed(text, "config")),
+            "--ckpt_path",
+            str(_printed(text, "checkpoint")),
+            "--trainer.limit_val_batches=2",
+            f"--trainer.default_root_dir={tmp_path}",
+            "--trainer.enable_progress_bar=false",
+        ]
+    )
+    assert status == 0
