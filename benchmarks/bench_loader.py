@@ -34,24 +34,21 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import shutil
 import statistics
 import tempfile
 import time
-from collections import deque
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
-import polars as pl
-import tensorstore as ts
 import zarr
 from bench_train_step import demo_data_args
+from read_ceiling import ReadCeiling
 
 from dynaclr.datamodule import MultiExperimentDataModule
 from dynaclr.demo import write_demo_dataset
-from viscy_data.readers import tensorstore_spec
 
 UPSTREAM = {1: 1000.0, 5: 290.0}  # upstream DynaCLR, 2 workers, samples/s (issue 7)
 
@@ -83,19 +80,34 @@ def write_data(
     and channel); ``raw`` rewrites every array without compression. An existing dataset in
     ``root`` is reused.
     """
-    if (root / "experiments.yml").is_file():
-        return root / "experiments.yml"
     size = args.image_size
     chunks = None if chunk_yx is None else (1, 1, z, chunk_yx, chunk_yx)
-    yaml = write_demo_dataset(
-        root, 2, n_frames=args.frames, image_size=size, z_slices=z,
-        fovs_per_well=args.fovs_per_well, cells_per_fov=args.cells_per_fov,
-        cell_radius=max(4.0, size / 48), chunks=chunks,
+    options = dict(
+        n_frames=args.frames, image_size=size, z_slices=z, fovs_per_well=args.fovs_per_well,
+        cells_per_fov=args.cells_per_fov, cell_radius=max(4.0, size / 48), chunks=chunks,
     )  # fmt: skip
+    if reuse_data(root, {**options, "raw": raw}):
+        return root / "experiments.yml"
+    yaml = write_demo_dataset(root, 2, **options)
     if raw:
         for path in sorted(root.glob("*.zarr/*/*/*/0")):
             rewrite_uncompressed(path)
+    (root / "written_with.json").write_text(json.dumps({**options, "raw": raw}))
     return yaml
+
+
+def reuse_data(root: Path, options: dict) -> bool:
+    """Whether ``root`` holds a dataset written with ``options`` (a different one raises)."""
+    record = root / "written_with.json"
+    if not record.is_file():
+        return False
+    written = json.loads(record.read_text())
+    if written != json.loads(json.dumps(options)):
+        raise ValueError(
+            f"{root} holds data written with {written}, not {options}; pass another "
+            "--data-dir or delete it."
+        )
+    return True
 
 
 def rewrite_uncompressed(path: Path) -> None:
@@ -124,106 +136,6 @@ def make_datamodule(yaml: Path, z: int, patch: int, batch_size: int, cache: int)
 def working_set_bytes(dataset) -> int:
     """Decoded bytes of every array the dataset reads (float32)."""
     return sum(4 * int(np.prod(fov.shape)) for fov in dataset.index.fovs.values())
-
-
-class ReadCeiling:
-    """Plain tensorstore reads of the patches a loader epoch reads; no Python per sample."""
-
-    def __init__(self, dataset, cache_bytes: int) -> None:
-        self.dataset = dataset
-        index = dataset.index
-        self.context = ts.Context({"cache_pool": {"total_bytes_limit": cache_bytes}})
-        maps = index.registry.channel_maps
-        n_source = index.registry.num_source_channels
-        self.stores, self.channels = {}, {}
-        for (experiment, fov_name), fov in index.fovs.items():
-            spec = tensorstore_spec(fov)
-            self.stores[(experiment, fov_name)] = ts.open(
-                spec, read=True, context=self.context
-            ).result()
-            self.channels[(experiment, fov_name)] = [maps[experiment][p] for p in range(n_source)]
-        cols = index.tracks.select("experiment", "fov_name", "t", "y_clamp", "x_clamp")
-        experiments = cols["experiment"].cast(pl.String).to_list()
-        self.fov_of_row = list(zip(experiments, cols["fov_name"].cast(pl.String).to_list()))
-        height, width = index.yx_patch_size
-        self.patch = (height, width)
-        self.t = cols["t"].to_numpy()
-        self.y0 = cols["y_clamp"].to_numpy().astype(np.int64) - height // 2
-        self.x0 = cols["x_clamp"].to_numpy().astype(np.int64) - width // 2
-
-    def warm(self) -> None:
-        """Read every array once, so a large enough cache holds the whole working set."""
-        for store in self.stores.values():
-            store.read().result()
-
-    def plan(self, sampler, segments: list[tuple[int, int]]) -> tuple[list, float]:
-        """One stacked view per batch (anchors then positives), and decoded MB per sample.
-
-        ``segments`` lists ``(epoch, batches)``: the first batches of each epoch, in order.
-        """
-        z_range = self.dataset.index.z_range
-        (height, width), stacks, decoded, samples = self.patch, [], 0, 0
-        for epoch, n_batches in segments:
-            sampler.set_epoch(epoch)
-            self.dataset.set_epoch(epoch)
-            for positions in islice(iter(sampler), n_batches):
-                positions = np.asarray(positions, dtype=np.int64)
-                rows = np.concatenate(
-                    [self.dataset.rows[positions], self.dataset.positive_rows(positions)]
-                )
-                views, chunks = [], set()
-                for r in rows.tolist():
-                    key = self.fov_of_row[r]
-                    store, chans = self.stores[key], self.channels[key]
-                    t, y, x = int(self.t[r]), int(self.y0[r]), int(self.x0[r])
-                    region = store[t, chans, z_range, y : y + height, x : x + width]
-                    views.append(region.translate_to[0])
-                    corner = (y, x)
-                    chunks |= _chunks_touched(store, key, t, chans, z_range, corner, self.patch)
-                stacks.append(ts.stack(views))
-                decoded += sum(nbytes for *_, nbytes in chunks)
-                samples += positions.size
-        return stacks, decoded / max(samples, 1) / 1e6
-
-    @staticmethod
-    def run(stacks: list, in_flight: int) -> float:
-        """Samples/s reading ``stacks`` with ``in_flight`` batches of reads outstanding.
-
-        Steady state: timed from the first batch's completion to the last one's.
-        """
-        pending: deque = deque()
-        samples, start = 0, None
-        for stack in stacks:
-            pending.append(stack.read())
-            if len(pending) >= in_flight:
-                pending.popleft().result()
-                if start is None:
-                    start = time.perf_counter()
-                else:
-                    samples += stack.shape[0] // 2
-        while pending:
-            pending.popleft().result()
-            samples += stacks[0].shape[0] // 2
-        return samples / (time.perf_counter() - start)
-
-
-def _chunks_touched(store, key, t, chans, z_range, corner, patch) -> set[tuple]:
-    """Chunks (with their decoded bytes) that one patch needs."""
-    chunk = store.chunk_layout.read_chunk.shape
-    nbytes = 4 * int(np.prod(chunk))
-    z = range(*z_range.indices(store.shape[2]))
-    spans = [
-        range(z.start // chunk[2], (z.stop - 1) // chunk[2] + 1),
-        range(corner[0] // chunk[3], (corner[0] + patch[0] - 1) // chunk[3] + 1),
-        range(corner[1] // chunk[4], (corner[1] + patch[1] - 1) // chunk[4] + 1),
-    ]
-    return {
-        (key, t // chunk[0], c // chunk[1], zc, yc, xc, nbytes)
-        for c in chans
-        for zc in spans[0]
-        for yc in spans[1]
-        for xc in spans[2]
-    }
 
 
 def loader_pass(loader, dataset, n_batches: int) -> tuple[float, list[tuple[int, int]]]:

@@ -24,6 +24,7 @@ reference measured in the same run; ``target`` checks the goals of issue 7.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -255,8 +256,12 @@ def main(argv: list[str] | None = None) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data_dir or Path(tmp)
         demo = root / "demo" / "experiments.yml"
-        if {"loader", "train"} & set(args.sections) and not demo.is_file():
-            write_demo_dataset(demo.parent, n_frames=6 if args.smoke else 20)
+        frames = {"n_frames": 6 if args.smoke else 20}
+        if {"loader", "train"} & set(args.sections) and not bench_loader.reuse_data(
+            demo.parent, frames
+        ):
+            write_demo_dataset(demo.parent, **frames)
+            (demo.parent / "written_with.json").write_text(json.dumps(frames))
         runners = {
             "loader": lambda: loader_rows(root, demo, args),
             "index": lambda: index_rows(args),

@@ -1,0 +1,118 @@
+"""The read ceiling of a loader pass: the same patches read by plain tensorstore.
+
+Used by ``bench_loader.py``: for the batches a loader pass read (its epochs, replayed from the
+sampler and the dataset's keyed positives), one ``ts.stack`` view per batch is built before
+the clock starts and read with one call per batch, with a chosen number of batches in flight.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from itertools import islice
+
+import numpy as np
+import polars as pl
+import tensorstore as ts
+
+from viscy_data.readers import tensorstore_spec
+
+
+class ReadCeiling:
+    """Plain tensorstore reads of the patches a loader epoch reads; no Python per sample."""
+
+    def __init__(self, dataset, cache_bytes: int) -> None:
+        self.dataset = dataset
+        index = dataset.index
+        self.context = ts.Context({"cache_pool": {"total_bytes_limit": cache_bytes}})
+        maps = index.registry.channel_maps
+        n_source = index.registry.num_source_channels
+        self.stores, self.channels = {}, {}
+        for (experiment, fov_name), fov in index.fovs.items():
+            spec = tensorstore_spec(fov)
+            self.stores[(experiment, fov_name)] = ts.open(
+                spec, read=True, context=self.context
+            ).result()
+            self.channels[(experiment, fov_name)] = [maps[experiment][p] for p in range(n_source)]
+        cols = index.tracks.select("experiment", "fov_name", "t", "y_clamp", "x_clamp")
+        experiments = cols["experiment"].cast(pl.String).to_list()
+        self.fov_of_row = list(zip(experiments, cols["fov_name"].cast(pl.String).to_list()))
+        height, width = index.yx_patch_size
+        self.patch = (height, width)
+        self.t = cols["t"].to_numpy()
+        self.y0 = cols["y_clamp"].to_numpy().astype(np.int64) - height // 2
+        self.x0 = cols["x_clamp"].to_numpy().astype(np.int64) - width // 2
+
+    def warm(self) -> None:
+        """Read every array once, so a large enough cache holds the whole working set."""
+        for store in self.stores.values():
+            store.read().result()
+
+    def plan(self, sampler, segments: list[tuple[int, int]]) -> tuple[list, float]:
+        """One stacked view per batch (anchors then positives), and decoded MB per sample.
+
+        ``segments`` lists ``(epoch, batches)``: the first batches of each epoch, in order.
+        """
+        z_range = self.dataset.index.z_range
+        (height, width), stacks, decoded, samples = self.patch, [], 0, 0
+        for epoch, n_batches in segments:
+            sampler.set_epoch(epoch)
+            self.dataset.set_epoch(epoch)
+            for positions in islice(iter(sampler), n_batches):
+                positions = np.asarray(positions, dtype=np.int64)
+                rows = np.concatenate(
+                    [self.dataset.rows[positions], self.dataset.positive_rows(positions)]
+                )
+                views, chunks = [], set()
+                for r in rows.tolist():
+                    key = self.fov_of_row[r]
+                    store, chans = self.stores[key], self.channels[key]
+                    t, y, x = int(self.t[r]), int(self.y0[r]), int(self.x0[r])
+                    region = store[t, chans, z_range, y : y + height, x : x + width]
+                    views.append(region.translate_to[0])
+                    corner = (y, x)
+                    chunks |= _chunks_touched(store, key, t, chans, z_range, corner, self.patch)
+                stacks.append(ts.stack(views))
+                decoded += sum(nbytes for *_, nbytes in chunks)
+                samples += positions.size
+        return stacks, decoded / max(samples, 1) / 1e6
+
+    @staticmethod
+    def run(stacks: list, in_flight: int) -> float:
+        """Samples/s reading ``stacks`` with ``in_flight`` batches of reads outstanding.
+
+        Steady state: timed from the first batch's completion to the last one's.
+        """
+        pending: deque = deque()
+        samples, start = 0, None
+        for stack in stacks:
+            pending.append(stack.read())
+            if len(pending) >= in_flight:
+                pending.popleft().result()
+                if start is None:
+                    start = time.perf_counter()
+                else:
+                    samples += stack.shape[0] // 2
+        while pending:
+            pending.popleft().result()
+            samples += stacks[0].shape[0] // 2
+        return samples / (time.perf_counter() - start)
+
+
+def _chunks_touched(store, key, t, chans, z_range, corner, patch) -> set[tuple]:
+    """Chunks (with their decoded bytes) that one patch needs."""
+    chunk = store.chunk_layout.read_chunk.shape
+    nbytes = 4 * int(np.prod(chunk))
+    z = range(*z_range.indices(store.shape[2]))
+    spans = [
+        range(z.start // chunk[2], (z.stop - 1) // chunk[2] + 1),
+        range(corner[0] // chunk[3], (corner[0] + patch[0] - 1) // chunk[3] + 1),
+        range(corner[1] // chunk[4], (corner[1] + patch[1] - 1) // chunk[4] + 1),
+    ]
+    return {
+        (key, t // chunk[0], c // chunk[1], zc, yc, xc, nbytes)
+        for c in chans
+        for zc in spans[0]
+        for yc in spans[1]
+        for xc in spans[2]
+    }
