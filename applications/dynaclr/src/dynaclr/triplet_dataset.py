@@ -21,8 +21,7 @@ from dynaclr.cell_index.build import MultiExperimentIndex
 from dynaclr.cell_index.tau import tau_probabilities
 from dynaclr.norm_meta import NormTable
 from viscy_data.keyed_random import keyed_uniform
-from viscy_data.readers import PatchReader, tensorstore_spec
-from viscy_data.readers.tensorstore import PendingPatches
+from viscy_data.readers import PatchReader, PendingPatches, tensorstore_spec
 
 __all__ = ["INDEX_COLUMNS", "MultiExperimentTripletDataset"]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import zarr
 
-from viscy_data.readers.tensorstore import PatchReader, PatchReadError
+from viscy_data.readers import PatchReader, PatchReadError, PendingPatches
 
 SHAPE = (3, 3, 4, 32, 40)  # T, C, Z, Y, X
 
@@ -94,3 +94,66 @@ def test_corrupted_chunk_names_frame(tmp_path):
     reader = PatchReader({"c": _spec(path, 2)})
     with pytest.raises(PatchReadError, match=r"'c'.*t=1"):
         reader.read(["c"], np.array([1]), [(0,)], slice(0, 4), np.zeros(1), np.zeros(1), (8, 8))
+
+
+def test_read_async_returns_before_waiting_and_matches_read(arrays):
+    specs, data = arrays
+    reader = PatchReader(specs)
+    keys, t = ["b", "a", "b"], np.array([1, 2, 0])
+    channels = [(0, 1), (2, 1), (1, 1)]
+    y0, x0 = np.array([3, 16, 0]), np.array([7, 0, 24])
+    pending = reader.read_async(keys, t, channels, slice(0, 2), y0, x0, (12, 16))
+    assert isinstance(pending, PendingPatches)
+    first = pending.result()
+    assert first.shape == (3, 2, 2, 12, 16)
+    np.testing.assert_array_equal(
+        first, reader.read(keys, t, channels, slice(0, 2), y0, x0, (12, 16))
+    )
+    for i, key in enumerate(keys):
+        expected = data[key][t[i], list(channels[i]), 0:2, y0[i] : y0[i] + 12, x0[i] : x0[i] + 16]
+        np.testing.assert_array_equal(first[i], expected.astype(np.float32))
+
+
+def test_empty_batch_has_the_requested_shape(arrays):
+    specs, _ = arrays
+    out = PatchReader(specs).read(
+        [], np.array([]), [], slice(1, 4), np.array([]), np.array([]), (8, 6)
+    )
+    assert out.shape == (0, 0, 3, 8, 6) and out.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("t", "channels", "z_range", "y0", "x0", "message"),
+    [
+        (3, (0,), slice(0, 1), 0, 0, r"'b' at frame t=3, y=0, x=0: a 8x8 .* \(3, 3, 4, 32, 40\)"),
+        (-1, (0,), slice(0, 1), 0, 0, r"'b' at frame t=-1"),
+        (0, (0,), slice(0, 1), 25, 0, r"'b' at frame t=0, y=25, x=0: .*outside the array"),
+        (0, (0,), slice(0, 1), 0, 33, r"x=33: .*outside the array"),
+        (0, (0,), slice(0, 1), -2, 0, r"y=-2"),
+        (0, (3,), slice(0, 1), 0, 0, r"'b' has 3 channels; channel index 3"),
+        (0, (0,), slice(2, 5), 0, 0, r"has 4 Z planes; z_range 2:5 is empty or outside it"),
+    ],
+    ids=["frame-past-end", "frame-negative", "y-past-end", "x-past-end", "y-negative",
+         "channel", "planes"],
+)  # fmt: skip
+def test_patch_outside_array_raises_before_reading(arrays, t, channels, z_range, y0, x0, message):
+    """Zarr bounds are resizable (implicit), so an unchecked read would return fill values."""
+    specs, _ = arrays
+    reader = PatchReader(specs)
+    ok = ("a", 0, (0,), 0, 0)
+    keys = [ok[0], "b"]
+    with pytest.raises(PatchReadError, match=message):
+        reader.read_async(
+            keys, np.array([ok[1], t]), [ok[2], channels], z_range,
+            np.array([ok[3], y0]), np.array([ok[4], x0]), (8, 8),
+        )  # fmt: skip
+
+
+def test_mismatched_channel_counts_and_bad_z_range_are_rejected(arrays):
+    specs, _ = arrays
+    reader = PatchReader(specs)
+    args = (np.array([0, 0]), [(0, 1), (0,)], slice(0, 1), np.zeros(2), np.zeros(2), (4, 4))
+    with pytest.raises(PatchReadError, match=r"'b': 1 channels \[0\] .* has 2"):
+        reader.read(["a", "b"], *args)
+    with pytest.raises(ValueError, match=r"z_range must be a slice of two integers"):
+        reader.read(["a"], np.array([0]), [(0,)], slice(None, 2), np.zeros(1), np.zeros(1), (4, 4))

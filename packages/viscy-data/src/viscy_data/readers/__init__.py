@@ -5,12 +5,13 @@ FOVInfo --tensorstore_spec--> spec --PatchReader--> (B, C, Z, Y, X) float32 patc
 """
 
 from viscy_data.readers.ome_zarr import FOVInfo, PlateInfo, read_plate, tensorstore_spec
-from viscy_data.readers.tensorstore import PatchReader, PatchReadError
+from viscy_data.readers.tensorstore import PatchReader, PatchReadError, PendingPatches
 
 __all__ = [
     "FOVInfo",
     "PatchReadError",
     "PatchReader",
+    "PendingPatches",
     "PlateInfo",
     "read_plate",
     "tensorstore_spec",

@@ -136,7 +136,6 @@ class PatchReader:
         y0: np.ndarray,
         x0: np.ndarray,
         patch_yx: tuple[int, int],
-        out: np.ndarray | None = None,
     ) -> np.ndarray:
         """Read one patch per sample, all concurrently.
 
@@ -154,28 +153,25 @@ class PatchReader:
             Array channel indices of each sample, in the order of the output channels; every
             sample has the same number of channels.
         z_range : slice
-            Z planes to read (same for every sample).
+            Z planes to read (same for every sample): ``slice(start, stop)`` with integer
+            bounds.
         y0, x0 : np.ndarray of int, shape (B,)
             Top-left corner of each patch in pixels.
         patch_yx : tuple of int
             Patch height and width in pixels.
-        out : np.ndarray, optional
-            Preallocated ``(B, C, Z, Y, X)`` float32 output, written in place.
 
         Returns
         -------
         np.ndarray
-            ``(B, C, Z, Y, X)`` float32 patches (``out`` when given).
+            ``(B, C, Z, Y, X)`` float32 patches, a new array.
 
         Raises
         ------
         PatchReadError
-            When a patch lies outside its array or a read fails; the message names the array
-            key, the frame and the corner.
-        ValueError
-            When ``out`` has the wrong shape or dtype.
+            When a patch lies outside its array (frame, channel, planes or window) or a read
+            fails; the message names the array key, the frame, the corner and the array shape.
         """
-        return self.read_async(keys, t, channels, z_range, y0, x0, patch_yx, out).result()
+        return self.read_async(keys, t, channels, z_range, y0, x0, patch_yx).result()
 
     def read_async(
         self,
@@ -186,55 +182,102 @@ class PatchReader:
         y0: np.ndarray,
         x0: np.ndarray,
         patch_yx: tuple[int, int],
-        out: np.ndarray | None = None,
     ) -> PendingPatches:
         """Start :meth:`read` and return at once; ``.result()`` waits for the patches.
 
         Lets the caller do other work (or start another read) while tensorstore decodes.
         Arguments, return value of ``.result()`` and errors are those of :meth:`read`; a
-        patch outside its array raises here, a failed read raises from ``.result()``.
+        patch outside its array raises here, before anything is read; a failed read raises
+        from ``.result()``.
         """
+        height, width = (int(v) for v in patch_yx)
         n = len(keys)
-        height, width = patch_yx
-        n_channels = len(channels[0]) if n else 0
-        depth = len(range(*z_range.indices(1 << 30)))
-        shape = (n, n_channels, depth, height, width)
-        if out is not None and (out.shape != shape or out.dtype != np.float32):
+        t = np.asarray(t, dtype=np.int64).reshape(n)
+        y0 = np.asarray(y0, dtype=np.int64).reshape(n)
+        x0 = np.asarray(x0, dtype=np.int64).reshape(n)
+        if not (
+            isinstance(z_range.start, int)
+            and isinstance(z_range.stop, int)
+            and z_range.step in (None, 1)
+        ):
             raise ValueError(
-                f"out has shape {out.shape} and dtype {out.dtype}; expected {shape} float32"
+                f"z_range must be a slice of two integers with step 1 or None, got {z_range!r}"
             )
+        depth = max(0, z_range.stop - z_range.start)
+        n_channels = len(channels[0]) if n else 0
+        shape = (n, n_channels, depth, height, width)
         if n == 0:
-            return PendingPatches(np.empty(shape, dtype=np.float32) if out is None else out)
-        t_list = np.asarray(t).tolist()
-        y_list, x_list = np.asarray(y0).tolist(), np.asarray(x0).tolist()
-        views = []
-        for i, (key, chans) in enumerate(zip(keys, channels)):
-            ti, yi, xi = int(t_list[i]), int(y_list[i]), int(x_list[i])
-            try:
-                source = self._window_source(key, tuple(chans), z_range)
-                view = source[ti, :, :, yi : yi + height, xi : xi + width].translate_to[0]
-            except (IndexError, ValueError) as err:
-                raise PatchReadError(_where(key, ti, yi, xi) + f": {err}") from err
-            if tuple(view.shape) != shape[1:]:
-                raise PatchReadError(
-                    f"{_where(key, ti, yi, xi)}: the patch has shape {tuple(view.shape)}, "
-                    f"expected {shape[1:]} (are z_range and the channels inside the array?)"
-                )
-            views.append(view)
-        batch = ts.stack(views)
-        if out is None:
-            future = batch.read()
-        else:
-            future = ts.array(out, copy=False, write=True).write(batch)
-        where = [(key, ti, yi, xi) for key, ti, yi, xi in zip(keys, t_list, y_list, x_list)]
-        return PendingPatches(out, future, views, where)
+            return PendingPatches(np.empty(shape, dtype=np.float32))
+        groups = _group_keys(keys, channels)
+        for key, chans, members in groups:
+            self._check_bounds(key, chans, z_range, t[members], y0[members], x0[members], shape)
+        sources = {
+            (key, chans): self._window_source(key, chans, z_range) for key, chans, _ in groups
+        }
+        t_list, y_list, x_list = t.tolist(), y0.tolist(), x0.tolist()
+        views = [
+            sources[key, tuple(chans)][ti, :, :, yi : yi + height, xi : xi + width].translate_to[0]
+            for key, chans, ti, yi, xi in zip(keys, channels, t_list, y_list, x_list)
+        ]
+        future = ts.stack(views).read()
+        where = list(zip(keys, t_list, y_list, x_list))
+        return PendingPatches(None, future, views, where)
+
+    def _check_bounds(
+        self,
+        key: Hashable,
+        channels: tuple[int, ...],
+        z_range: slice,
+        t: np.ndarray,
+        y0: np.ndarray,
+        x0: np.ndarray,
+        shape: tuple[int, ...],
+    ) -> None:
+        """Raise :class:`PatchReadError` for the first patch of ``key`` outside the array."""
+        n_frames, n_channels, n_z, n_y, n_x = self.store(key).shape
+        _, n_wanted, depth, height, width = shape
+        if len(channels) != n_wanted:
+            raise PatchReadError(
+                f"array {key!r}: {len(channels)} channels {list(channels)} asked for where the "
+                f"batch's first sample has {n_wanted}; every sample needs the same number"
+            )
+        bad_channels = [c for c in channels if not 0 <= c < n_channels]
+        if bad_channels:
+            raise PatchReadError(
+                f"array {key!r} has {n_channels} channels; channel index {bad_channels[0]} "
+                f"is outside it (channels asked for: {list(channels)})"
+            )
+        if not (0 <= z_range.start and z_range.stop <= n_z and depth > 0):
+            raise PatchReadError(
+                f"array {key!r} has {n_z} Z planes; z_range {z_range.start}:{z_range.stop} is "
+                "empty or outside it"
+            )
+        outside = (t < 0) | (t >= n_frames) | (y0 < 0) | (y0 + height > n_y)
+        outside |= (x0 < 0) | (x0 + width > n_x)
+        if outside.any():
+            i = int(np.argmax(outside))
+            raise PatchReadError(
+                f"{_where(key, int(t[i]), int(y0[i]), int(x0[i]))}: a {height}x{width} patch "
+                f"there lies outside the array of shape (T, C, Z, Y, X) = "
+                f"{(n_frames, n_channels, n_z, n_y, n_x)}"
+            )
+
+
+def _group_keys(
+    keys: Sequence[Hashable], channels: Sequence[Sequence[int]]
+) -> list[tuple[Hashable, tuple[int, ...], np.ndarray]]:
+    """``(key, channels, sample positions)`` for each distinct (key, channels) of a batch."""
+    members: dict[tuple, list[int]] = {}
+    for i, pair in enumerate(zip(keys, map(tuple, channels))):
+        members.setdefault(pair, []).append(i)
+    return [(key, chans, np.asarray(rows)) for (key, chans), rows in members.items()]
 
 
 class PendingPatches:
     """Patches being read by :meth:`PatchReader.read_async`; :meth:`result` waits for them."""
 
-    def __init__(self, out: np.ndarray | None, future=None, views=(), where=()) -> None:
-        self._out, self._future, self._views, self._where = out, future, views, where
+    def __init__(self, ready: np.ndarray | None, future=None, views=(), where=()) -> None:
+        self._ready, self._future, self._views, self._where = ready, future, views, where
 
     def result(self) -> np.ndarray:
         """The ``(B, C, Z, Y, X)`` float32 patches.
@@ -245,12 +288,11 @@ class PendingPatches:
             When the read failed; names the first patch that fails on its own.
         """
         if self._future is None:
-            return self._out
+            return self._ready
         try:
-            value = self._future.result()
+            return self._future.result()
         except Exception as err:
             raise self._failure(err) from err
-        return value if self._out is None else self._out
 
     def _failure(self, err: Exception) -> PatchReadError:
         """Find the first patch whose own read fails, to name it; reads one patch at a time."""
