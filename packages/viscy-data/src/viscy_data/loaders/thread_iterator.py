@@ -4,14 +4,23 @@ The consuming thread draws index lists from the sampler and submits them as futu
 task queue; daemon worker threads fetch them; the consumer waits on the oldest future, so batches
 come out in sampler order. The workers hold no reference to the iterator, so dropping it (or
 breaking out of a loop) lets it be collected, which stops them.
+
+At interpreter exit, every worker still running is stopped and joined (bounded by
+``EXIT_JOIN_SECONDS``): a daemon thread left inside native code such as a tensorstore read would
+otherwise wake up during finalization and abort the process ("terminate called without an
+active exception", exit status 134).
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import itertools
 import queue
+import sys
 import threading
+import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
@@ -25,6 +34,29 @@ if TYPE_CHECKING:
 __all__ = ["ThreadBatchIterator", "pin_tensors"]
 
 _ITERATOR_IDS = itertools.count()
+EXIT_JOIN_SECONDS = 60.0
+# Worker thread -> (its stop event, its task queue), for the exit hook; entries go with the thread.
+_WORKERS: weakref.WeakKeyDictionary[threading.Thread, tuple[threading.Event, queue.SimpleQueue]]
+_WORKERS = weakref.WeakKeyDictionary()
+
+
+@atexit.register
+def _stop_workers_at_exit() -> None:
+    """Stop every live worker thread and wait for the fetches in progress to return."""
+    workers = [(thread, *parts) for thread, parts in list(_WORKERS.items()) if thread.is_alive()]
+    for _, stop, tasks in workers:
+        stop.set()
+        tasks.put(None)
+    deadline = time.monotonic() + EXIT_JOIN_SECONDS
+    for thread, _, _ in workers:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [thread.name for thread, _, _ in workers if thread.is_alive()]
+    if stuck:
+        print(
+            f"ThreadDataLoader: worker threads {stuck} were still fetching {EXIT_JOIN_SECONDS} s "
+            "after the interpreter started to exit; the process may abort.",
+            file=sys.stderr,
+        )
 
 
 def pin_tensors(data: Any) -> Any:
@@ -169,6 +201,7 @@ class ThreadBatchIterator(Iterator[Any]):
             )
             thread.start()
             self._threads.append(thread)
+            _WORKERS[thread] = (self._stop, self._tasks)
 
     def _sampler_state(self) -> Any:
         return self._sampler.state_dict() if self._stateful else None
