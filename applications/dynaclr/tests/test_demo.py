@@ -175,6 +175,26 @@ def test_demo_writes_sharded_v05(tmp_path):
     assert fov.shape == (4, 2, 2, 48, 64) and np.isfinite(_pixels(fov)).all()
 
 
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_demo_writes_uncompressed_chunks_with_the_same_pixels(tmp_path, version):
+    sizes = dict(n_frames=3, image_size=32, z_slices=1, fovs_per_well=1, cells_per_fov=2)
+    plain = write_demo_dataset(tmp_path / "raw", 1, version=version, compressors=None, **sizes)
+    packed = write_demo_dataset(tmp_path / "auto", 1, version=version, **sizes)
+    raw_fov = ExperimentRegistry.from_yaml(plain).plates["demo0_SEC61B"].fovs[0]
+    auto_fov = ExperimentRegistry.from_yaml(packed).plates["demo0_SEC61B"].fovs[0]
+    np.testing.assert_array_equal(_pixels(raw_fov), _pixels(auto_fov))
+    array = Path(raw_fov.store_path) / raw_fov.fov_name / "0"
+    meta = array / (".zarray" if version == "0.4" else "zarr.json")
+    text = meta.read_text()
+    if version == "0.4":
+        assert '"compressor": null' in text
+    else:
+        assert '"zstd"' not in text and '"blosc"' not in text
+    chunk_files = [f for f in array.rglob("*") if f.is_file()]
+    chunk_files = [f for f in chunk_files if f.name not in (".zarray", ".zattrs", "zarr.json")]
+    assert {f.stat().st_size for f in chunk_files} == {32 * 32 * 4}  # one float32 plane each
+
+
 def test_demo_rejects_bad_sizes(tmp_path):
     with pytest.raises(ValueError, match=r"image_size must be an int or \(Y, X\) pair >= 16"):
         write_demo_dataset(tmp_path, image_size=8)

@@ -13,7 +13,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -73,6 +73,7 @@ def write_demo_dataset(
     version: Literal["0.4", "0.5"] = "0.4",
     chunks: tuple[int, ...] | None = None,
     shards: tuple[int, ...] | None = None,
+    compressors: Any = "auto",
 ) -> Path:
     """Write small, realistic time-lapse experiments and their ``experiments.yml``.
 
@@ -117,6 +118,10 @@ def write_demo_dataset(
         OME-NGFF version (zarr v2 or v3).
     chunks, shards : tuple of int, optional
         Chunk (default ``(1, 1, Z, Y, X)``) and shard shapes (0.5 only).
+    compressors : "auto", None or codecs, default "auto"
+        Chunk compression: ``"auto"`` is zarr's default (Blosc LZ4 + shuffle on zarr v2,
+        Zstandard on v3), None writes uncompressed chunks (faster to read, larger); see
+        :func:`viscy_data.testing.create_hcs_plate`.
 
     Returns
     -------
@@ -154,6 +159,7 @@ def write_demo_dataset(
         arrays = create_hcs_plate(
             root / f"{name}.zarr", dict.fromkeys(fovs, shape), channels,
             version=version, chunks=chunks, shards=shards,
+            compressors=compressors,
         )  # fmt: skip
         timepoint_stats, fov_stats, samples = {}, {}, []
         dataset_moments = np.zeros((3, 2))

@@ -110,6 +110,7 @@ def write_identity_dataset(
     version: Literal["0.4", "0.5"] = "0.4",
     chunks: tuple[int, ...] | None = None,
     shards: tuple[int, ...] | None = None,
+    compressors: Any = "auto",
 ) -> Path:
     """Write experiments whose pixels encode which cell and frame they show.
 
@@ -152,6 +153,7 @@ def write_identity_dataset(
         See above.
     version : {"0.4", "0.5"}, default "0.4"
     chunks, shards : tuple of int, optional
+    compressors : "auto", None or codecs, default "auto"
         As in :func:`viscy_data.testing.write_hcs_plate`.
 
     Returns
@@ -227,7 +229,8 @@ def write_identity_dataset(
         norm = {fov: dict.fromkeys(channels, levels) for fov in fovs} if normalization else None
         write_hcs_plate(
             root / f"identity{e}.zarr", data, channels,
-            version=version, chunks=chunks, shards=shards, normalization=norm,
+            version=version, chunks=chunks, shards=shards,
+            compressors=compressors, normalization=norm,
         )  # fmt: skip
         entries.append(
             {

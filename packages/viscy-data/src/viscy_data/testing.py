@@ -76,6 +76,7 @@ def create_hcs_plate(
     version: Literal["0.4", "0.5"] = "0.4",
     chunks: tuple[int, ...] | None = None,
     shards: tuple[int, ...] | None = None,
+    compressors: Any = "auto",
     scale: Sequence[float] = (1.0, 1.0, 1.0, 1.0, 1.0),
 ) -> dict[str, zarr.Array]:
     """Create an HCS plate's metadata and empty (fill value 0) full-resolution arrays.
@@ -96,6 +97,11 @@ def create_hcs_plate(
         Chunk shape (inner chunk when sharded); default ``(1, 1, Z, Y, X)``.
     shards : tuple of int, optional
         Shard shape, a multiple of ``chunks``; only with ``version="0.5"``.
+    compressors : "auto", None or codecs, default "auto"
+        zarr-python's ``compressors``: ``"auto"`` keeps zarr's default (Blosc LZ4 with byte
+        shuffle on zarr v2, Zstandard on zarr v3), None writes uncompressed chunks, or give
+        codecs, e.g. ``numcodecs.Blosc(cname="zstd")`` (v2) or
+        ``zarr.codecs.BloscCodec(cname="zstd")`` (v3).
     scale : sequence of float, default all ones
         Scale transform of array ``"0"`` per axis (seconds, -, micrometres).
 
@@ -176,6 +182,7 @@ def create_hcs_plate(
                 dtype=dtype,
                 chunks=tuple(chunks) if chunks is not None else (1, 1, *shape[2:]),
                 fill_value=0,
+                compressors=compressors,
                 **kwargs,
             )
     return arrays
@@ -216,6 +223,7 @@ def write_hcs_plate(
     version: Literal["0.4", "0.5"] = "0.4",
     chunks: tuple[int, ...] | None = None,
     shards: tuple[int, ...] | None = None,
+    compressors: Any = "auto",
     normalization: Mapping[str, dict] | None = None,
 ) -> Path:
     """Write an OME-Zarr HCS plate from in-memory arrays.
@@ -235,6 +243,8 @@ def write_hcs_plate(
         Chunk shape; default ``(1, 1, Z, Y, X)``.
     shards : tuple of int, optional
         Shard shape (zarr v3 sharding codec); only with ``version="0.5"``.
+    compressors : "auto", None or codecs, default "auto"
+        Chunk compression, as in :func:`create_hcs_plate` (None: uncompressed).
     normalization : Mapping[str, dict], optional
         ``normalization[fov_name]`` is written as that FOV's ``"normalization"`` attribute.
 
@@ -272,6 +282,7 @@ def write_hcs_plate(
         version=version,
         chunks=chunks,
         shards=shards,
+        compressors=compressors,
     )
     for name, target in created.items():
         target[...] = arrays[name]
