@@ -23,7 +23,7 @@ from dynaclr.norm_meta import NormTable
 from viscy_data.keyed_random import keyed_uniform
 from viscy_data.readers import PatchReader, PendingPatches, tensorstore_spec
 
-__all__ = ["INDEX_COLUMNS", "MultiExperimentTripletDataset"]
+__all__ = ["INDEX_COLUMNS", "MultiExperimentTripletDataset", "PendingBatch"]
 
 INDEX_COLUMNS = ("experiment", "fov_name", "track_id", "t", "id", "parent_track_id", "y", "x")
 _TAU_STREAM, _PICK_STREAM = 0, 1
@@ -195,32 +195,51 @@ class MultiExperimentTripletDataset(Dataset):
         return {key: _unbatch(value) for key, value in batch.items()}
 
     def __getitems__(self, positions: Sequence[int]) -> dict[str, Any]:
+        return self.start_batch(positions).result()
+
+    def start_batch(self, positions: Sequence[int]) -> PendingBatch:
+        """Start reading the batch at ``positions``; ``.result()`` returns ``__getitems__``'s dict.
+
+        Positives, windows and normalization metadata are worked out here, and every patch
+        of the batch (anchors and positives) goes to tensorstore in one read that runs on its
+        threads; :class:`viscy_data.ThreadDataLoader` uses this to keep several batches in
+        flight from one thread.
+
+        Raises
+        ------
+        IndexError
+            When a position is outside ``[0, len(self))``.
+        """
         positions = np.asarray(positions, dtype=np.int64)
         if positions.size and (positions.min() < 0 or positions.max() >= len(self)):
             raise IndexError(f"positions must lie in [0, {len(self)}), got {positions.tolist()}")
         anchors = self.rows[positions]
         if not self.fit:
-            anchor_read = self._read_async(anchors)
-            batch: dict[str, Any] = {
-                "anchor_norm_meta": self.norm.gather(self._fov_code[anchors], self._t[anchors]),
-                "index": self._identifiers[anchors].to_dict(as_series=False),
-            }
-            batch["index"]["row"] = anchors.tolist()
-            batch["anchor"] = torch.from_numpy(anchor_read.result())
-            return batch
+            index = self._identifiers[anchors].to_dict(as_series=False)
+            index["row"] = anchors.tolist()
+            return PendingBatch(
+                self._read_async(anchors),
+                anchors.size,
+                {
+                    "anchor_norm_meta": self.norm.gather(self._fov_code[anchors], self._t[anchors]),
+                    "index": index,
+                },
+                fit=False,
+            )
         positives = self.positive_rows(positions)
-        # One read for anchors and positives, so every chunk the batch needs is decoded at
-        # once; the normalization metadata is gathered while tensorstore decodes.
+        # One read for anchors and positives, so every chunk the batch needs is decoded at once.
         pending = self._read_async(np.concatenate([anchors, positives]))
-        anchor_meta = self.norm.gather(self._fov_code[anchors], self._t[anchors])
-        positive_meta = self.norm.gather(self._fov_code[positives], self._t[positives])
-        patches = torch.from_numpy(pending.result())
-        return {
-            "anchor": patches[: anchors.size],
-            "anchor_norm_meta": anchor_meta,
-            "positive": patches[anchors.size :],
-            "positive_norm_meta": positive_meta,
-        }
+        return PendingBatch(
+            pending,
+            anchors.size,
+            {
+                "anchor_norm_meta": self.norm.gather(self._fov_code[anchors], self._t[anchors]),
+                "positive_norm_meta": self.norm.gather(
+                    self._fov_code[positives], self._t[positives]
+                ),
+            },
+            fit=True,
+        )
 
     def positive_rows(self, positions: np.ndarray) -> np.ndarray:
         """Rows of ``index.tracks`` used as positives for the anchors at ``positions``.
@@ -282,6 +301,29 @@ class MultiExperimentTripletDataset(Dataset):
             self._x0[rows],
             tuple(self.index.yx_patch_size),
         )
+
+
+class PendingBatch:
+    """A batch being read (see :meth:`MultiExperimentTripletDataset.start_batch`)."""
+
+    def __init__(
+        self, patches: PendingPatches, n_anchors: int, fields: dict[str, Any], fit: bool
+    ) -> None:
+        self._patches, self._n_anchors, self._fields, self._fit = patches, n_anchors, fields, fit
+
+    def result(self) -> dict[str, Any]:
+        """Wait for the patches; the batch dict (``anchor`` first, then ``positive`` in fit mode).
+
+        Raises
+        ------
+        viscy_data.readers.PatchReadError
+            When a patch could not be read; names the array, frame and corner.
+        """
+        patches = torch.from_numpy(self._patches.result())
+        batch = {"anchor": patches[: self._n_anchors], **self._fields}
+        if self._fit:
+            batch["positive"] = patches[self._n_anchors :]
+        return batch
 
 
 def _unbatch(value: Any) -> Any:

@@ -3,7 +3,7 @@
 Usage: python ddp_fail.py EXPERIMENTS_YAML OUT_DIR FAIL_RANK
 
 The failing rank's dataset raises ``OSError("injected read failure on rank R")`` when it
-fetches its third training batch (in a loader worker thread); the other rank is then waiting
+starts its third training batch (in the loader reader thread); the other rank is then waiting
 in a collective. The run must end (non-zero exit) instead of hanging.
 """
 
@@ -23,16 +23,16 @@ class FailingDataModule(helpers.MultiExperimentDataModule):
         super().setup(stage)
         if self.trainer.global_rank != self.fail_rank or self.train_dataset is None:
             return
-        read = self.train_dataset.__getitems__
+        start = self.train_dataset.start_batch
         calls = []
 
         def failing(positions):
             calls.append(len(positions))
             if len(calls) >= 3:
                 raise OSError(f"injected read failure on rank {self.trainer.global_rank}")
-            return read(positions)
+            return start(positions)
 
-        self.train_dataset.__getitems__ = failing
+        self.train_dataset.start_batch = failing
 
 
 def main(yaml_path: str, out_dir: str, fail_rank: int) -> None:

@@ -35,7 +35,7 @@ def test_worker_error_surfaces_in_fit_with_store_fov_and_frame(tmp_path, num_wor
     assert "Invalid blosc-compressed data" in message, "the tensorstore cause is kept"
     notes = "\n".join(getattr(info.value, "__notes__", []))
     if num_workers:
-        assert re.search(r"raised in thread 'ThreadDataLoader-\d+-worker-\d' while fetching "
+        assert re.search(r"raised in thread 'ThreadDataLoader-\d+-reader' while fetching "
                          r"batch 0 of this epoch", notes)  # fmt: skip
     assert model.records == [], "every batch of the uninfected well reads the corrupted FOV"
     assert wait_for_no_loader_threads() == [], "the worker threads stop"

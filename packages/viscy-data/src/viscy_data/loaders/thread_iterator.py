@@ -98,11 +98,16 @@ def _fetch(loader: ThreadDataLoader, pin: bool, indices: Any, position: int) -> 
         batch = loader.fetch(indices)
         return pin_tensors(batch) if pin else batch
     except BaseException as exc:
-        exc.add_note(
-            f"ThreadDataLoader: raised in thread {threading.current_thread().name!r} while "
-            f"fetching batch {position} of this epoch, indices {_preview(indices)}."
-        )
+        _annotate(exc, indices, position)
         raise
+
+
+def _annotate(exc: BaseException, indices: Any, position: int) -> BaseException:
+    exc.add_note(
+        f"ThreadDataLoader: raised in thread {threading.current_thread().name!r} while "
+        f"fetching batch {position} of this epoch, indices {_preview(indices)}."
+    )
+    return exc
 
 
 def _run_task(task: tuple[Future, Any, int], fetch: Callable[[Any, int], Any]) -> None:
@@ -130,6 +135,51 @@ def _work(
             return
         _run_task(task, fetch)
         del task  # do not keep the last batch alive while waiting for the next task
+
+
+def _work_async(
+    tasks: queue.SimpleQueue, stop: threading.Event, loader: ThreadDataLoader, pin: bool, depth: int
+) -> None:
+    """Reader thread body for datasets with ``start_batch``: keep ``depth`` batches in flight.
+
+    Tasks are started in order (``dataset.start_batch``, which returns at once) until ``depth``
+    are in flight, then the oldest is finished (its ``result()``, collation, pinning) and handed
+    to its future, and the next task is started; so the dataset's own threads (tensorstore's)
+    always have ``depth`` batches to work on and a single Python thread drives them.
+    """
+    started: deque[tuple[Future, Any, Any, int]] = deque()
+    done = False
+    while not stop.is_set():
+        while not done and len(started) < depth:
+            try:
+                task = tasks.get() if not started else tasks.get_nowait()
+            except queue.Empty:
+                break
+            if task is None or stop.is_set():
+                done = True
+                break
+            future, indices, position = task
+            del task
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                handle = loader.start_batch(indices)
+            except BaseException as exc:  # forwarded to the consuming thread
+                future.set_exception(_annotate(exc, indices, position))
+                continue
+            started.append((future, handle, indices, position))
+        if not started:
+            return
+        future, handle, indices, position = started.popleft()
+        batch = None
+        try:
+            batch = loader.finish_batch(handle)
+            batch = pin_tensors(batch) if pin else batch
+        except BaseException as exc:
+            future.set_exception(_annotate(exc, indices, position))
+        else:
+            future.set_result(batch)
+        del future, handle, batch  # do not keep the batch alive while the next one reads
 
 
 class ThreadBatchIterator(Iterator[Any]):
@@ -192,11 +242,18 @@ class ThreadBatchIterator(Iterator[Any]):
             if self._draw() is None:
                 break
         name = f"ThreadDataLoader-{next(_ITERATOR_IDS)}"
-        for rank in range(self._num_workers):
+        if self._num_workers and self._loader.batches_start_async:
+            pin = bool(self._loader.pin_memory) and torch.cuda.is_available()
+            bodies = [(_work_async, (self._loader, pin, self._num_workers), "reader")]
+        else:
+            bodies = [
+                (_work, (self._fetch,), f"worker-{rank}") for rank in range(self._num_workers)
+            ]
+        for body, extra, role in bodies:
             thread = threading.Thread(
-                target=_work,
-                args=(self._tasks, self._stop, self._fetch),
-                name=f"{name}-worker-{rank}",
+                target=body,
+                args=(self._tasks, self._stop, *extra),
+                name=f"{name}-{role}",
                 daemon=True,
             )
             thread.start()
