@@ -83,3 +83,25 @@ def test_interrupted_predict_then_rerun(demo_yaml, tmp_path):
     again = ad.read_zarr(out)
     np.testing.assert_array_equal(again.X, first.X)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".emb.zarr")]
+
+
+def test_embeddings_write_under_pandas_3_string_inference(tmp_path):
+    """pandas 3 infers a "str" dtype for strings, which anndata refuses to write by default;
+    ``future.infer_string`` turns that inference on in pandas 2 (found on a pandas 3 machine)."""
+    import pandas as pd
+    import polars
+
+    from dynaclr.prediction_writer import write_embeddings
+
+    tracks = polars.DataFrame(
+        {"experiment": ["a", "b", None], "fov_name": ["A/1/0", "B/2/1", "A/1/0"], "t": [0, 1, 2]}
+    )
+    features = np.arange(12, dtype=np.float32).reshape(3, 4)
+    with pd.option_context("future.infer_string", True):
+        out = write_embeddings(tmp_path / "e.zarr", features, features[:, :2], tracks)
+    adata = ad.read_zarr(out)
+    assert adata.obs["fov_name"].tolist() == ["A/1/0", "B/2/1", "A/1/0"]
+    assert adata.obs["experiment"].iloc[:2].tolist() == ["a", "b"]
+    assert adata.obs["experiment"].isna().tolist() == [False, False, True]
+    assert adata.var_names.tolist() == ["0", "1", "2", "3"]
+    np.testing.assert_array_equal(adata.X, features)

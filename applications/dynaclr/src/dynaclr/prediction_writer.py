@@ -119,18 +119,21 @@ def write_embeddings(
     present += [c for c in tracks.columns if c not in OBS_COLUMNS and c not in _INTERNAL]
     import pandas as pd
 
+    # Object-dtype strings: pandas 3 infers its new "str" dtype, which anndata only writes
+    # behind an opt-in (files older anndata cannot read).
     obs = pd.DataFrame(
         {OBS_COLUMNS.get(c, c): _obs_column(tracks.get_column(c)) for c in present},
-        index=pd.Index([str(i) for i in range(tracks.height)]),
+        index=pd.Index([str(i) for i in range(tracks.height)], dtype=object),
     )
-    ad.settings.zarr_write_format = 3
-    adata = ad.AnnData(X=features.astype(np.float32), obs=obs)
+    var = pd.DataFrame(index=pd.Index([str(i) for i in range(features.shape[1])], dtype=object))
+    adata = ad.AnnData(X=features.astype(np.float32), obs=obs, var=var)
     adata.obsm["X_projections"] = projections.astype(np.float32)
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = output_path.with_name(f".{output_path.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        adata.write_zarr(tmp)
+        with ad.settings.override(zarr_write_format=3):
+            adata.write_zarr(tmp)
         if output_path.exists():
             old = output_path.with_name(f".{output_path.name}.old-{uuid.uuid4().hex[:8]}")
             output_path.rename(old)
@@ -150,9 +153,11 @@ def _numpy(value: Any) -> np.ndarray:
 
 
 def _obs_column(series: pl.Series):
-    """A pandas-ready column (strings as categoricals) without needing pyarrow."""
+    """A pandas-ready column (strings as categoricals of object strings), no pyarrow needed."""
     import pandas as pd
 
     if series.dtype in (pl.String, pl.Categorical, pl.Enum):
-        return pd.Categorical(series.cast(pl.String).to_list())
+        values = series.cast(pl.String).to_list()
+        categories = pd.Index(sorted({v for v in values if v is not None}), dtype=object)
+        return pd.Categorical(values, categories=categories)
     return series.to_numpy()

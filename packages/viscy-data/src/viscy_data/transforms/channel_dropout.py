@@ -50,6 +50,13 @@ def _check_generator(generator: torch.Generator | None) -> torch.Generator | Non
     return generator
 
 
+_SAME_WIDTH_SIGNED = {
+    getattr(torch, name): signed
+    for name, signed in (("uint16", torch.int16), ("uint32", torch.int32), ("uint64", torch.int64))
+    if hasattr(torch, name)
+}
+
+
 class ChannelDropout(nn.Module):
     """Zero each listed channel of each sample independently with probability ``p``.
 
@@ -152,8 +159,13 @@ class ChannelDropout(nn.Module):
         dropped = self.draw_dropped(x.shape[0], generator)
         mask = torch.zeros((x.shape[0], x.shape[1]), dtype=torch.bool)
         mask[:, list(self.channels)] = dropped
-        # torch.where, unlike masked_fill, also covers uint16/uint32 microscopy batches.
-        return torch.where(mask.to(x.device).view(*mask.shape, 1, 1, 1), x.new_zeros(()), x)
+        mask = mask.to(x.device).view(*mask.shape, 1, 1, 1)
+        signed = _SAME_WIDTH_SIGNED.get(x.dtype)
+        if signed is not None:
+            # Older torch lacks where/masked_fill for uint16/32/64 on the CPU; zero has the same
+            # bits in the signed integer of the same width, so work on that view.
+            return torch.where(mask, 0, x.view(signed)).view(x.dtype)
+        return torch.where(mask, x.new_zeros(()), x)
 
     def extra_repr(self) -> str:
         return f"channels={list(self.channels)}, p={self.p}"
