@@ -1,18 +1,18 @@
 """Benchmark: train_dataloader() samples/s next to the read ceiling of the same patches.
 
     uv run python benchmarks/bench_loader.py                  # 2x1 and 2x5 x 160 x 160 patches
-    uv run python benchmarks/bench_loader.py --workers 2 --batches 20 --repeats 5
+    uv run python benchmarks/bench_loader.py --workers 2 --batches 20 --loader-repeats 7
     uv run python benchmarks/bench_loader.py --smoke          # tiny sizes, seconds (CI)
 
 Data: :func:`dynaclr.demo.write_demo_dataset` writes two experiments (2 wells x
 ``--fovs-per-well`` FOVs, ``--frames`` frames, 2 float32 channels, ``--image-size`` square
 FOVs) once with Z = 1 and once with Z = 5, one ``(1, 1, Z, Y, X)`` chunk per frame and
-channel (zarr v2, zarr-python's default blosc-lz4 compressor), and once more with
-``(1, 1, Z, 128, 128)`` chunks to show what the chunk shape does.
+channel (zarr v2, zarr-python's default blosc-lz4 compressor), and twice more, with the
+same chunks uncompressed and with ``(1, 1, Z, 128, 128)`` chunks, to show what the layout does.
 
 Loader: ``MultiExperimentDataModule.train_dataloader()`` (sampler, positives, tensorstore
 reads, normalization metadata; no transforms, no model); one sample = one anchor and its
-positive. A pass reads ``--batches`` batches (``--cached-batches`` with the cache on) from
+positive. A pass reads ``--batches`` batches (``--cached-batches`` / Z with the cache on) from
 fresh epochs, rolling over to the next epoch as training does, after an untimed warm-up pass
 of 3 batches. Throughput is the steady state: timed from the first batch's arrival to the last
 one's (an epoch's start-up is short next to a real epoch; a later epoch's start is timed).
@@ -20,8 +20,9 @@ one's (an epoch's start-up is short next to a real epoch; a later epoch's start 
 Read ceiling: the same patches (same FOVs, frames, windows, replayed from the sampler's
 epoch and the dataset's keyed positives) read by plain tensorstore through its own context
 with the same cache size: one ``ts.stack`` view per batch, built before the clock starts,
-read with one call per batch, with as many batches in flight as the loader has reading
-threads (1 for 0 or 1 worker, 2 for 2 workers), timed the same way. ``ratio`` = loader /
+read with one call per batch, with as many batches in flight as the loader keeps (1 for 0 or
+1 worker, 2 for 2 workers: its reader thread keeps ``num_workers`` batches started), timed the
+same way. ``ratio`` = loader /
 ceiling, pass by pass.
 
 "cold": chunk cache off (the default; the files sit in the OS page cache, so this is decode
@@ -167,7 +168,8 @@ def measure(
         dm.num_workers = w
         loader = dm.train_dataloader()
         sampler = loader.batch_sampler.sampler
-        n_batches = args.cached_batches if cached else args.batches
+        # Cached passes are fast; with Z planes per patch a batch moves Z times the bytes.
+        n_batches = max(args.batches // 2, args.cached_batches // z) if cached else args.batches
         result = LoaderResult(f"2x{z}x{patch}x{patch}", z, w, cached, chunks)
         for repeat in range(args.loader_repeats + 1):  # a short first pass warms up
             rate, segments = loader_pass(loader, dataset, n_batches if repeat else 3)
@@ -235,7 +237,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     group.add_argument("--batch-size", type=int, default=64)
     group.add_argument("--batches", type=int, default=24, help="batches per timed pass, cold")
-    group.add_argument("--cached-batches", type=int, default=96, help="... with the cache on")
+    group.add_argument(
+        "--cached-batches", type=int, default=96,
+        help="... with the cache on, divided by Z (at least half of --batches)",
+    )  # fmt: skip
     group.add_argument(
         "--loader-repeats", type=int, default=5,
         help="timed passes per case (loader and ceiling passes alternate)",
@@ -270,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
         setup = measure_setup(demo_data_args(demo, workers=2), args.repeats)
     print(
         f"samples/s median (min/max) over {args.loader_repeats} passes of {args.batches} batches"
-        f" ({args.cached_batches} cached)"
+        f" ({args.cached_batches} / Z cached)"
     )
     print(f"{'case':<16}{'chunks':>8}{'cache':>7}{'workers':>8}{'loader':>24}{'ceiling':>24}"
           f"{'ratio':>7}{'MB/sample':>10}")  # fmt: skip

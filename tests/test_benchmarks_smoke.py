@@ -37,3 +37,16 @@ def test_run_smoke_prints_one_table_with_every_section(tmp_path: Path):
     assert all(row[7] and row[8] for row in body if row[0] == "loader" and row[2] == "samples/s")
     assert any(row[6] == "pml NTXentLoss" and float(row[8]) > 0 for row in body)
     assert any("setup to first batch" in row[1] and "met" in row[9] for row in body)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_reader_modes_smoke_prints_each_mode_against_the_ceiling():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_reader_modes.py"), "--smoke"],
+        cwd=ROOT / "benchmarks", capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"bench_reader_modes.py --smoke failed:\n{proc.stderr}"
+    rows = [line.split() for line in proc.stdout.splitlines() if line.strip().startswith("2 ")]
+    assert [r[1] for r in rows] == ["ceiling", "reader", "worker"]
+    assert float(rows[0][-1]) == 1.0 and all(float(r[-1]) > 0 for r in rows)

@@ -54,8 +54,8 @@ class ThreadDataLoader(DataLoader):
     handle whose ``result()`` waits and returns what ``__getitems__(indices)`` would. With
     ``num_workers=N >= 1`` and a batch sampler, one reader thread then keeps ``N`` batches
     started, finishing them oldest first, instead of ``N`` threads each waiting on one batch:
-    the same reads in flight with one Python thread, which on few cores is measurably faster
-    (``benchmarks/bench_loader.py``). ``num_workers=0`` reads synchronously as ever.
+    the same reads in flight with one Python thread (as fast as ``N`` worker threads in
+    ``benchmarks/bench_reader_modes.py``). ``num_workers=0`` reads synchronously as ever.
 
     An exception raised while fetching is re-raised in the consuming thread as the same object,
     with its traceback and a note naming the batch; the threads are stopped first. Breaking out of
