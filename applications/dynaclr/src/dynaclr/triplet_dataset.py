@@ -291,7 +291,7 @@ class MultiExperimentTripletDataset(Dataset):
         return cand_rows[starts + np.floor(u_pick * counts).astype(np.int64)]
 
     def _read_async(self, rows: np.ndarray) -> PendingPatches:
-        codes = self._fov_code[rows]
+        codes = self._fov_code[rows].tolist()
         return self.reader.read_async(
             [self._keys[c] for c in codes],
             self._t[rows],
