@@ -12,7 +12,7 @@ same chunks uncompressed and with ``(1, 1, Z, 128, 128)`` chunks, to show what t
 
 Loader: ``MultiExperimentDataModule.train_dataloader()`` (sampler, positives, tensorstore
 reads, normalization metadata; no transforms, no model); one sample = one anchor and its
-positive. A pass reads ``--batches`` batches (``--cached-batches`` / Z with the cache on) from
+positive. A pass reads ``--batches`` batches (``--cached-batches`` with the cache on) from
 fresh epochs, rolling over to the next epoch as training does, after an untimed warm-up pass
 of 3 batches. Throughput is the steady state: timed from the first batch's arrival to the last
 one's (an epoch's start-up is short next to a real epoch; a later epoch's start is timed).
@@ -168,8 +168,7 @@ def measure(
         dm.num_workers = w
         loader = dm.train_dataloader()
         sampler = loader.batch_sampler.sampler
-        # Cached passes are fast; with Z planes per patch a batch moves Z times the bytes.
-        n_batches = max(args.batches // 2, args.cached_batches // z) if cached else args.batches
+        n_batches = args.cached_batches if cached else args.batches
         result = LoaderResult(f"2x{z}x{patch}x{patch}", z, w, cached, chunks)
         for repeat in range(args.loader_repeats + 1):  # a short first pass warms up
             rate, segments = loader_pass(loader, dataset, n_batches if repeat else 3)
@@ -237,10 +236,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     group.add_argument("--batch-size", type=int, default=64)
     group.add_argument("--batches", type=int, default=24, help="batches per timed pass, cold")
-    group.add_argument(
-        "--cached-batches", type=int, default=96,
-        help="... with the cache on, divided by Z (at least half of --batches)",
-    )  # fmt: skip
+    group.add_argument("--cached-batches", type=int, default=64, help="... with the cache on")
     group.add_argument(
         "--loader-repeats", type=int, default=5,
         help="timed passes per case (loader and ceiling passes alternate)",
@@ -275,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
         setup = measure_setup(demo_data_args(demo, workers=2), args.repeats)
     print(
         f"samples/s median (min/max) over {args.loader_repeats} passes of {args.batches} batches"
-        f" ({args.cached_batches} / Z cached)"
+        f" ({args.cached_batches} cached)"
     )
     print(f"{'case':<16}{'chunks':>8}{'cache':>7}{'workers':>8}{'loader':>24}{'ceiling':>24}"
           f"{'ratio':>7}{'MB/sample':>10}")  # fmt: skip
