@@ -247,6 +247,7 @@ class MultiExperimentDataModule(pl.LightningDataModule):
             tau_range_hours=self.tau_range,
             include_wells=self.include_wells,
             exclude_fovs=self.exclude_fovs,
+            require_anchors=fit,
         )
         dataset = MultiExperimentTripletDataset(
             index,

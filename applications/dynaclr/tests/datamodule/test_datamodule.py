@@ -121,3 +121,25 @@ def test_resume_mid_epoch_continues_the_same_batches(identity_yaml, tmp_path, re
         ckpt_path=tmp_path / "ckpt" / f"step={stop}.ckpt",
     )
     assert first.train_batches + resumed.train_batches == full.train_batches
+
+
+def test_predict_needs_no_valid_anchor(tmp_path):
+    """Tracks shorter than the tau range cannot train, but every observation still embeds."""
+    from dynaclr.demo import decode_identity, write_identity_dataset
+
+    yaml_path = write_identity_dataset(tmp_path, 1, n_frames=4, divisions=False)
+    args = dict(val_experiments=[], tau_range=(8.0, 10.0), num_workers=0, batch_size=4)
+    with pytest.raises(ValueError, match=r"No valid anchor"):
+        _datamodule(yaml_path, **args).setup("fit")
+    dm = _datamodule(yaml_path, **args)
+    dm.setup("predict")
+    rows, identities = [], set()
+    for batch in dm.predict_dataloader():
+        rows += batch["index"]["row"]
+        centre = batch["anchor"][:, 0, 0, 12, 12].numpy()  # the patch centre is the cell
+        identities |= set(zip(*(a.tolist() for a in decode_identity(centre))))
+    tracks = dm.predict_dataset.index.tracks
+    assert (
+        sorted(rows) == list(range(tracks.height)) and tracks.height == 2 * 4 * 4
+    )  # wells, cells, frames
+    assert identities == {(0, tid, t) for tid, t in tracks.select("track_id", "t").iter_rows()}

@@ -53,6 +53,9 @@ class MultiExperimentIndex:
         Keep only these wells (``"A/1"``), in every experiment.
     exclude_fovs : list of str, optional
         Drop these FOVs (``"A/1/0"``), in every experiment; their tracks are not read.
+    require_anchors : bool, default True
+        Raise when no observation is a valid anchor. False for prediction, which embeds every
+        observation and needs no positives (tracks shorter than the tau range are fine).
 
     Attributes
     ----------
@@ -79,7 +82,7 @@ class MultiExperimentIndex:
     ValueError
         Several tracks files for a FOV, bad track values (see ``docs/``), a patch larger
         than an image, ``z_range`` outside a stack, an empty tau range, filters that match
-        nothing, or no valid anchor at all.
+        nothing, or no valid anchor at all (with ``require_anchors``).
     """
 
     def __init__(
@@ -90,6 +93,7 @@ class MultiExperimentIndex:
         tau_range_hours: Sequence[float] = (0.5, 2.0),
         include_wells: Sequence[str] | None = None,
         exclude_fovs: Sequence[str] | None = None,
+        require_anchors: bool = True,
     ) -> None:
         tic = time.perf_counter()
         self.registry = registry
@@ -128,7 +132,7 @@ class MultiExperimentIndex:
         self.dropped_outside = tables.dropped_outside
         self._anchor_mask = tables.anchor_mask
         self._positives = tables.positives
-        if not self._anchor_mask.any():
+        if require_anchors and not self._anchor_mask.any():
             raise ValueError(
                 f"No valid anchor: no observation has a positive {self._tau} frames later "
                 f"(tau_range_hours={self.tau_range_hours}) on its track or a descendant. "
