@@ -123,9 +123,9 @@ def write_embeddings(
     # behind an opt-in (files older anndata cannot read).
     obs = pd.DataFrame(
         {OBS_COLUMNS.get(c, c): _obs_column(tracks.get_column(c)) for c in present},
-        index=pd.Index([str(i) for i in range(tracks.height)], dtype=object),
+        index=_string_index(tracks.height),
     )
-    var = pd.DataFrame(index=pd.Index([str(i) for i in range(features.shape[1])], dtype=object))
+    var = pd.DataFrame(index=_string_index(features.shape[1]))
     adata = ad.AnnData(X=features.astype(np.float32), obs=obs, var=var)
     adata.obsm["X_projections"] = projections.astype(np.float32)
     output_path = Path(output_path)
@@ -150,6 +150,13 @@ def _numpy(value: Any) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         return value.detach().float().cpu().numpy()
     return np.asarray(value, dtype=np.float32)
+
+
+def _string_index(n: int):
+    """``"0" .. "n-1"`` as object strings (see :func:`write_embeddings`)."""
+    import pandas as pd
+
+    return pd.Index([str(i) for i in range(n)], dtype=object)
 
 
 def _obs_column(series: pl.Series):

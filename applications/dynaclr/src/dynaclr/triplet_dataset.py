@@ -214,32 +214,19 @@ class MultiExperimentTripletDataset(Dataset):
         if positions.size and (positions.min() < 0 or positions.max() >= len(self)):
             raise IndexError(f"positions must lie in [0, {len(self)}), got {positions.tolist()}")
         anchors = self.rows[positions]
-        if not self.fit:
-            index = self._identifiers[anchors].to_dict(as_series=False)
-            index["row"] = anchors.tolist()
-            return PendingBatch(
-                self._read_async(anchors),
-                anchors.size,
-                {
-                    "anchor_norm_meta": self.norm.gather(self._fov_code[anchors], self._t[anchors]),
-                    "index": index,
-                },
-                fit=False,
-            )
-        positives = self.positive_rows(positions)
+        positives = self.positive_rows(positions) if self.fit else anchors[:0]
         # One read for anchors and positives, so every chunk the batch needs is decoded at once.
         pending = self._read_async(np.concatenate([anchors, positives]))
-        return PendingBatch(
-            pending,
-            anchors.size,
-            {
-                "anchor_norm_meta": self.norm.gather(self._fov_code[anchors], self._t[anchors]),
-                "positive_norm_meta": self.norm.gather(
-                    self._fov_code[positives], self._t[positives]
-                ),
-            },
-            fit=True,
-        )
+        fields: dict[str, Any] = {"anchor_norm_meta": self._norm_meta(anchors)}
+        if self.fit:
+            fields["positive_norm_meta"] = self._norm_meta(positives)
+        else:
+            fields["index"] = self._identifiers[anchors].to_dict(as_series=False)
+            fields["index"]["row"] = anchors.tolist()
+        return PendingBatch(pending, anchors.size, fields, fit=self.fit)
+
+    def _norm_meta(self, rows: np.ndarray):
+        return self.norm.gather(self._fov_code[rows], self._t[rows])
 
     def positive_rows(self, positions: np.ndarray) -> np.ndarray:
         """Rows of ``index.tracks`` used as positives for the anchors at ``positions``.

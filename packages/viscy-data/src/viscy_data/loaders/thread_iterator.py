@@ -211,9 +211,8 @@ class ThreadBatchIterator(Iterator[Any]):
         self._num_workers = loader.num_workers
         self._max_in_flight = loader.num_workers + loader.prefetch
         self._timeout = float(loader.timeout) if loader.timeout else None
-        self._fetch = functools.partial(
-            _fetch, loader, bool(loader.pin_memory) and torch.cuda.is_available()
-        )
+        self._pin = bool(loader.pin_memory) and torch.cuda.is_available()
+        self._fetch = functools.partial(_fetch, loader, self._pin)
         self._pending: deque[tuple[Future, Any]] = deque()
         self._stop = threading.Event()
         self._tasks: queue.SimpleQueue = queue.SimpleQueue()
@@ -243,8 +242,7 @@ class ThreadBatchIterator(Iterator[Any]):
                 break
         name = f"ThreadDataLoader-{next(_ITERATOR_IDS)}"
         if self._num_workers and self._loader.batches_start_async:
-            pin = bool(self._loader.pin_memory) and torch.cuda.is_available()
-            bodies = [(_work_async, (self._loader, pin, self._num_workers), "reader")]
+            bodies = [(_work_async, (self._loader, self._pin, self._num_workers), "reader")]
         else:
             bodies = [
                 (_work, (self._fetch,), f"worker-{rank}") for rank in range(self._num_workers)
