@@ -25,12 +25,13 @@ import argparse
 import statistics
 import tempfile
 import time
-from collections import deque
 from itertools import islice
 from pathlib import Path
 
 import numpy as np
+import tensorstore as ts
 from bench_loader import make_datamodule, write_data
+from read_ceiling import ReadCeiling
 from torch.utils.data import Dataset
 
 from viscy_data import ThreadDataLoader
@@ -50,32 +51,24 @@ class GetitemsOnly(Dataset):
 
 
 def ceiling_pass(dataset, batches: list[np.ndarray], in_flight: int) -> float:
-    """Seconds to read prebuilt stacked views of ``batches`` with ``in_flight`` outstanding."""
-    import tensorstore as ts
-
+    """Samples/s reading prebuilt stacked views of ``batches``, ``in_flight`` outstanding."""
     stacks = []
     for positions in batches:
         rows = np.concatenate([dataset.rows[positions], dataset.positive_rows(positions)])
-        stacks.append(ts.stack(dataset._read_async(rows)._views))
-    start, pending = time.perf_counter(), deque()
-    for stack in stacks:
-        pending.append(stack.read())
-        if len(pending) >= in_flight:
-            pending.popleft().result()
-    while pending:
-        pending.popleft().result()
-    return time.perf_counter() - start
+        views, _, _ = dataset.reader._views(*dataset._read_args(rows))
+        stacks.append(ts.stack(views))
+    return ReadCeiling.run(stacks, in_flight, steady=False)
 
 
 def loader_pass(dataset, batches: list[np.ndarray], workers: int) -> float:
-    """Seconds for a ThreadDataLoader over ``dataset`` to deliver ``batches``."""
+    """Samples/s of a ThreadDataLoader over ``dataset`` delivering ``batches``."""
     loader = ThreadDataLoader(
         dataset, batch_sampler=[b.tolist() for b in batches], num_workers=workers
     )
     start = time.perf_counter()
     for _ in loader:
         pass
-    return time.perf_counter() - start
+    return sum(b.size for b in batches) / (time.perf_counter() - start)
 
 
 def measure(args: argparse.Namespace, root: Path) -> list[tuple[int, str, list[float]]]:
@@ -86,7 +79,6 @@ def measure(args: argparse.Namespace, root: Path) -> list[tuple[int, str, list[f
     sampler.set_epoch(0)
     dataset.set_epoch(0)
     batches = [np.asarray(b, dtype=np.int64) for b in islice(iter(sampler), args.batches)]
-    samples = sum(b.size for b in batches)
     modes = {
         "ceiling": lambda n: ceiling_pass(dataset, batches, n),
         "reader thread (start_batch)": lambda n: loader_pass(dataset, batches, n),
@@ -99,7 +91,7 @@ def measure(args: argparse.Namespace, root: Path) -> list[tuple[int, str, list[f
         rates: dict[str, list[float]] = {name: [] for name in modes}
         for _ in range(args.repeats):
             for name, run in modes.items():
-                rates[name].append(samples / run(n))
+                rates[name].append(run(n))
         results += [(n, name, values) for name, values in rates.items()]
     return results
 

@@ -78,13 +78,14 @@ class ReadCeiling:
         return stacks, decoded / max(samples, 1) / 1e6
 
     @staticmethod
-    def run(stacks: list, in_flight: int) -> float:
+    def run(stacks: list, in_flight: int, steady: bool = True) -> float:
         """Samples/s reading ``stacks`` with ``in_flight`` batches of reads outstanding.
 
-        Steady state: timed from the first batch's completion to the last one's.
+        ``steady``: timed from the first batch's completion to the last one's; else the whole
+        pass, from the first read issued.
         """
         pending: deque = deque()
-        samples, start = 0, None
+        samples, start = 0, None if steady else time.perf_counter()
         for stack in stacks:
             pending.append(stack.read())
             if len(pending) >= in_flight:

@@ -278,8 +278,12 @@ class MultiExperimentTripletDataset(Dataset):
         return cand_rows[starts + np.floor(u_pick * counts).astype(np.int64)]
 
     def _read_async(self, rows: np.ndarray) -> PendingPatches:
+        return self.reader.read_async(*self._read_args(rows))
+
+    def _read_args(self, rows: np.ndarray) -> tuple:
+        """Arguments of :meth:`PatchReader.read_async` for the patches of ``rows``."""
         codes = self._fov_code[rows].tolist()
-        return self.reader.read_async(
+        return (
             [self._keys[c] for c in codes],
             self._t[rows],
             [self._channels[c] for c in codes],

@@ -190,6 +190,13 @@ class PatchReader:
         patch outside its array raises here, before anything is read; a failed read raises
         from ``.result()``.
         """
+        views, where, shape = self._views(keys, t, channels, z_range, y0, x0, patch_yx)
+        if not views:
+            return PendingPatches(np.empty(shape, dtype=np.float32))
+        return PendingPatches(None, ts.stack(views).read(), views, where)
+
+    def _views(self, keys, t, channels, z_range, y0, x0, patch_yx) -> tuple[list, list, tuple]:
+        """Checked per-patch views (not read), their ``(key, t, y, x)`` and the batch shape."""
         height, width = (int(v) for v in patch_yx)
         n = len(keys)
         t = np.asarray(t, dtype=np.int64).reshape(n)
@@ -207,7 +214,7 @@ class PatchReader:
         n_channels = len(channels[0]) if n else 0
         shape = (n, n_channels, depth, height, width)
         if n == 0:
-            return PendingPatches(np.empty(shape, dtype=np.float32))
+            return [], [], shape
         groups = _group_keys(keys, channels)
         for key, chans, members in groups:
             self._check_bounds(key, chans, z_range, t[members], y0[members], x0[members], shape)
@@ -219,9 +226,7 @@ class PatchReader:
             sources[key, tuple(chans)][ti, :, :, yi : yi + height, xi : xi + width].translate_to[0]
             for key, chans, ti, yi, xi in zip(keys, channels, t_list, y_list, x_list)
         ]
-        future = ts.stack(views).read()
-        where = list(zip(keys, t_list, y_list, x_list))
-        return PendingPatches(None, future, views, where)
+        return views, list(zip(keys, t_list, y_list, x_list)), shape
 
     def _check_bounds(
         self,
