@@ -9,18 +9,43 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["keyed_uniform"]
+__all__ = ["GOLDEN", "keyed_uniform", "mix64", "splitmix64"]
 
-_MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+"""SplitMix64's increment (2**64 / golden ratio), also used to spread keys before mixing."""
+_MUL1 = np.uint64(0xBF58476D1CE4E5B9)
+_MUL2 = np.uint64(0x94D049BB133111EB)
+_S27, _S30, _S31 = np.uint64(27), np.uint64(30), np.uint64(31)
 
 
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    """Mix 64-bit integers (the SplitMix64 finaliser); wraps modulo 2**64."""
+def mix64(x: np.ndarray) -> np.ndarray:
+    """Scramble 64-bit words elementwise (the SplitMix64 output function, without its step).
+
+    Parameters
+    ----------
+    x : np.ndarray
+        uint64 array (any shape); arithmetic wraps modulo 2**64.
+
+    Returns
+    -------
+    np.ndarray
+        uint64 array of the same shape.
+
+    Examples
+    --------
+    >>> mix64(np.array([0, 1], dtype=np.uint64)).tolist()[0]
+    0
+    """
+    z = np.asarray(x, dtype=np.uint64)
+    z = (z ^ (z >> _S30)) * _MUL1
+    z = (z ^ (z >> _S27)) * _MUL2
+    return z ^ (z >> _S31)
+
+
+def splitmix64(x: np.ndarray) -> np.ndarray:
+    """One SplitMix64 step: add :data:`GOLDEN`, then :func:`mix64`; wraps modulo 2**64."""
     with np.errstate(over="ignore"):
-        x = (x + np.uint64(0x9E3779B97F4A7C15)) & _MASK
-        x = ((x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK
-        x = ((x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _MASK
-        return x ^ (x >> np.uint64(31))
+        return mix64(np.asarray(x, dtype=np.uint64) + GOLDEN)
 
 
 def keyed_uniform(seed: int, stream: int, keys: np.ndarray, *extra: int) -> np.ndarray:
@@ -51,9 +76,9 @@ def keyed_uniform(seed: int, stream: int, keys: np.ndarray, *extra: int) -> np.n
     >>> bool(np.all((a >= 0) & (a < 1)))
     True
     """
-    state = _splitmix64(np.array([seed], dtype=np.uint64))
+    state = splitmix64(np.array([seed], dtype=np.uint64))
     for value in (stream, *extra):
-        state = _splitmix64(state ^ np.uint64(value & 0xFFFFFFFFFFFFFFFF))
-    mixed = _splitmix64(np.asarray(keys).astype(np.uint64) ^ state)
-    mixed = _splitmix64(mixed)
+        state = splitmix64(state ^ np.uint64(value & 0xFFFFFFFFFFFFFFFF))
+    mixed = splitmix64(np.asarray(keys).astype(np.uint64) ^ state)
+    mixed = splitmix64(mixed)
     return (mixed >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))

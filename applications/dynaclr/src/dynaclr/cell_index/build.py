@@ -1,245 +1,352 @@
-"""Step 2: registry + tracks on disk -> ``MultiExperimentIndex`` (polars cell index).
+"""Pure index build: already-read tracks + FOV and experiment metadata -> cell index.
 
-The steps::
-
-    ExperimentRegistry --select_fovs--> FOVs (conditions, shapes)
-                       --read_experiment_tracks--> tracks per experiment
-                       --build_cell_index--> tracks table, valid anchors, positive lookup
+No file I/O happens here, so benchmarks and tests can feed synthetic tables. All steps are
+vectorised (polars sorts and joins, numpy gathers); loops run over FOVs or generations only.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Sequence
-from functools import cached_property
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
-from dynaclr.cell_index.borders import normalize_patch, normalize_z_range
-from dynaclr.cell_index.fovs import select_fovs
-from dynaclr.cell_index.table import build_cell_index
-from dynaclr.cell_index.tracks import read_experiment_tracks
+from dynaclr.cell_index.borders import check_fov_shapes, crop_centres, inside_image
+from dynaclr.cell_index.lineage import ancestry, find_roots, link_parents, parents_per_track
+from dynaclr.cell_index.positives import PositiveLookup
+from dynaclr.cell_index.tracks import (
+    OPTIONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    check_track_values,
+    coerce_track_columns,
+    locate,
+)
 
-if TYPE_CHECKING:
-    from dynaclr.registry import ExperimentRegistry
-
-__all__ = ["MultiExperimentIndex"]
+__all__ = [
+    "DERIVED_COLUMNS",
+    "EXPERIMENT_COLUMNS",
+    "FOV_COLUMNS",
+    "CellIndexTables",
+    "build_cell_index",
+]
 
 _logger = logging.getLogger(__name__)
 
+FOV_COLUMNS = (
+    "experiment",
+    "fov_name",
+    "well_name",
+    "condition",
+    "store_path",
+    "n_frames",
+    "depth",
+    "image_height",
+    "image_width",
+)
+EXPERIMENT_COLUMNS = (
+    "experiment",
+    "interval_minutes",
+    "start_hpi",
+    "fluorescence_channel",
+    "tau_min",
+    "tau_max",
+)
+DERIVED_COLUMNS = (
+    "experiment",
+    "condition",
+    "well_name",
+    "fov_name",
+    "store_path",
+    "global_track_id",
+    "lineage_id",
+    "hours_post_infection",
+    "fluorescence_channel",
+    "y_clamp",
+    "x_clamp",
+    "image_height",
+    "image_width",
+)
+_SHOW = 5
 
-class MultiExperimentIndex:
-    """Every cell observation of every experiment, and the anchors that have a positive.
 
-    The positive of an anchor (track k, frame t) at offset tau (frames, >= 1) is an
-    observation at t + tau of track k or of a descendant of k in the same FOV; never a
-    sibling, cousin, ancestor or the anchor's own frame (see ``docs/positive-rule.md``).
-
-    Parameters
-    ----------
-    registry : ExperimentRegistry
-        Validated experiments.
-    z_range : slice or (int, int)
-        Z slices read per patch, ``0 <= start < stop <= depth`` of every FOV.
-    yx_patch_size : (int, int)
-        Patch height and width in pixels; no larger than any image.
-    tau_range_hours : (float, float), default (0.5, 2.0)
-        Window of positive offsets in hours, converted per experiment with
-        ``registry.tau_range_frames``.
-    include_wells : list of str, optional
-        Keep only these wells (``"A/1"``), in every experiment.
-    exclude_fovs : list of str, optional
-        Drop these FOVs (``"A/1/0"``), in every experiment; their tracks are not read.
-    require_anchors : bool, default True
-        Raise when no observation is a valid anchor. False for prediction, which embeds every
-        observation and needs no positives (tracks shorter than the tau range are fine).
+@dataclass(frozen=True, eq=False)
+class CellIndexTables:
+    """Result of :func:`build_cell_index`.
 
     Attributes
     ----------
     tracks : polars.DataFrame
-        One row per observation, sorted by ``global_track_id`` then ``t``: the track columns
-        (``track_id, t, y, x, parent_track_id`` and ``id, parent_id, z`` and any extra
-        columns when present) plus ``experiment, condition, well_name, fov_name,
-        store_path, fluorescence_channel`` (Categorical), ``global_track_id, lineage_id``
-        (unique across experiments, wells and FOVs), ``hours_post_infection``, and the crop
-        centre ``y_clamp, x_clamp`` with ``image_height, image_width``. A patch covers
-        rows ``[y_clamp - h // 2, y_clamp - h // 2 + h)`` (same for x).
-    valid_anchors : polars.DataFrame
-        Rows of ``tracks`` with a positive for some tau of their experiment's range, with
-        ``row`` (Int64) = position in ``tracks``; built on first access.
-    fovs : dict
-        ``(experiment, fov_name) -> FOVInfo`` of the indexed FOVs.
+        One row per kept observation, sorted by ``global_track_id`` then ``t``.
+    anchor_mask : numpy.ndarray
+        bool per row of ``tracks``: has a positive for some tau of its experiment's range.
+    positives : PositiveLookup
+        The positive rule as a vectorised lookup over rows of ``tracks``.
     dropped_outside : dict
-        ``experiment -> observations dropped because the centroid is outside the image``.
+        ``experiment -> number of observations dropped for centroids outside the image``.
+    """
+
+    tracks: pl.DataFrame
+    anchor_mask: np.ndarray
+    positives: PositiveLookup
+    dropped_outside: dict[str, int] = field(default_factory=dict)
+
+
+def _check_columns(frame: pl.DataFrame, required: tuple[str, ...], name: str) -> None:
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} lacks column(s) {missing}; it needs {list(required)}.")
+
+
+def _codes(frame: pl.DataFrame) -> np.ndarray:
+    """int64 key per row from the global Categorical codes of (experiment, fov_name)."""
+    exp = frame["experiment"].cast(pl.Categorical).to_physical().to_numpy().astype(np.int64)
+    fov = frame["fov_name"].cast(pl.Categorical).to_physical().to_numpy().astype(np.int64)
+    return (exp << 32) | fov
+
+
+def _fov_index(tracks: pl.DataFrame, fovs: pl.DataFrame) -> np.ndarray:
+    """Position in ``fovs`` of each track row's (experiment, fov_name)."""
+    fov_keys = _codes(fovs)
+    order = np.argsort(fov_keys, kind="stable")
+    sorted_keys = fov_keys[order]
+    if np.any(sorted_keys[1:] == sorted_keys[:-1]):
+        raise ValueError("fovs lists an (experiment, fov_name) pair more than once.")
+    row_keys = _codes(tracks)
+    pos = np.minimum(np.searchsorted(sorted_keys, row_keys), max(sorted_keys.size - 1, 0))
+    unknown = sorted_keys[pos] != row_keys if sorted_keys.size else np.ones(row_keys.size, bool)
+    if unknown.any():
+        pairs = tracks.filter(pl.Series(unknown)).select("experiment", "fov_name")
+        raise ValueError(
+            f"tracks name {int(unknown.sum())} row(s) of (experiment, fov_name) not in the FOV "
+            f"table, e.g. {pairs.unique(maintain_order=True).head(_SHOW).rows()!r}."
+        )
+    return order[pos].astype(np.int32)
+
+
+def _raise_cycle(parent, cyclic, fov_idx, track_id, fov_labels, sources) -> None:
+    g = int(np.flatnonzero(cyclic)[0])
+    seen: list[int] = []
+    while g not in seen and len(seen) < 20:  # walk up to show the loop, bounded
+        seen.append(g)
+        g = int(parent[g])
+    loop = [int(track_id[k]) for k in seen[seen.index(g) :]] if g in seen else []
+    experiment, fov_name = fov_labels[fov_idx[seen[0]]]
+    raise ValueError(
+        f"{locate(sources, experiment, fov_name)}: parent_track_id links form a cycle "
+        f"(track ids {loop or [int(track_id[k]) for k in seen]} lead back to themselves); "
+        f"{int(cyclic.sum())} track(s) are in or below a cycle. A lineage must end at a root "
+        "whose parent_track_id is -1."
+    )
+
+
+def build_cell_index(
+    tracks: pl.DataFrame,
+    fovs: pl.DataFrame,
+    experiments: pl.DataFrame,
+    yx_patch_size: tuple[int, int],
+    z_range: slice,
+    sources: Mapping[tuple[str, str], str] | None = None,
+) -> CellIndexTables:
+    """Build the cell index from tracks already in memory.
+
+    Parameters
+    ----------
+    tracks : polars.DataFrame
+        Observations of every experiment: columns ``experiment, fov_name, track_id, t, y, x``,
+        optionally ``id, parent_track_id, parent_id, z`` and any extra columns (kept).
+    fovs : polars.DataFrame
+        One row per included FOV with :data:`FOV_COLUMNS` (``depth`` = z slices); its row
+        order defines the order of ``global_track_id``.
+    experiments : polars.DataFrame
+        One row per experiment with :data:`EXPERIMENT_COLUMNS` (tau in frames).
+    yx_patch_size : (int, int)
+        Patch height and width in pixels.
+    z_range : slice
+        Normalised z slices read per patch.
+    sources : mapping, optional
+        ``(experiment, fov_name) -> tracks file``, named in error messages.
+
+    Returns
+    -------
+    CellIndexTables
 
     Raises
     ------
-    FileNotFoundError
-        A FOV without a tracks file (unless excluded).
     ValueError
-        Several tracks files for a FOV, bad track values (see ``docs/``), a patch larger
-        than an image, ``z_range`` outside a stack, an empty tau range, filters that match
-        nothing, or no valid anchor at all (with ``require_anchors``).
+        Bad track values, duplicate (track_id, t), parents that disagree, are missing from the
+        FOV or form cycles, frames beyond the movie, a FOV smaller than the patch or
+        shallower than ``z_range``, or an experiment whose cells all lie outside the image.
     """
+    _check_columns(fovs, FOV_COLUMNS, "fovs")
+    _check_columns(experiments, EXPERIMENT_COLUMNS, "experiments")
+    _check_columns(tracks, ("experiment", "fov_name"), "tracks")
+    check_fov_shapes(fovs, yx_patch_size, z_range)
+    tracks = coerce_track_columns(tracks, "tracks")
+    check_track_values(tracks, sources)
+    fov_labels = list(zip(fovs["experiment"].cast(pl.String), fovs["fov_name"].cast(pl.String)))
+    exp_names = experiments["experiment"].cast(pl.String).to_list()
+    exp_of_fov = _experiment_of_fov(fovs, exp_names)
 
-    def __init__(
-        self,
-        registry: ExperimentRegistry,
-        z_range: slice | Sequence[int],
-        yx_patch_size: Sequence[int],
-        tau_range_hours: Sequence[float] = (0.5, 2.0),
-        include_wells: Sequence[str] | None = None,
-        exclude_fovs: Sequence[str] | None = None,
-        require_anchors: bool = True,
-    ) -> None:
-        tic = time.perf_counter()
-        self.registry = registry
-        self.z_range = normalize_z_range(z_range)
-        self.yx_patch_size = normalize_patch(yx_patch_size)
-        self.include_wells = None if include_wells is None else list(include_wells)
-        self.exclude_fovs = None if exclude_fovs is None else list(exclude_fovs)
-        self._tau = {
-            exp.name: tuple(registry.tau_range_frames(exp.name, tau_range_hours))
-            for exp in registry.experiments
-        }
-        self.tau_range_hours = tuple(tau_range_hours)
-        selection = select_fovs(registry, self._tau, self.include_wells, self.exclude_fovs)
-        self.fovs = selection.fovs
-        frames, sources = [], {}
-        for exp in registry.experiments:
-            names = [fov for (name, fov) in self.fovs if name == exp.name]
-            if not names:
-                continue
-            tracks, files = read_experiment_tracks(
-                exp.tracks_path, names, selection.plate_fov_names[exp.name]
-            )
-            experiment = pl.lit(exp.name, dtype=pl.Categorical).alias("experiment")
-            frames.append(tracks.with_columns(experiment))
-            sources.update({(exp.name, fov): path for fov, path in files.items()})
-        tracks = pl.concat(frames, how="diagonal_relaxed")
-        tables = build_cell_index(
-            tracks,
-            selection.table,
-            selection.experiments,
-            self.yx_patch_size,
-            self.z_range,
-            sources,
+    # 1. one sort by (fov, track, t); tracks numbered densely in that order
+    order, fov_idx = _sort_rows(tracks, fovs)
+    track_id, t = _column(tracks, "track_id", order), _column(tracks, "t", order)
+    gid, starts = _number_tracks(fov_idx, track_id, t, fov_labels, sources)
+
+    # 2. lineage: one parent per track, resolved within its FOV; roots by pointer jumping
+    parent_tid, conflicting = parents_per_track(_column(tracks, "parent_track_id", order), starts)
+    track_fov, track_tid = fov_idx[starts], track_id[starts]
+    if conflicting.any():
+        g = int(np.flatnonzero(conflicting)[0])
+        raise ValueError(
+            f"{locate(sources, *fov_labels[track_fov[g]])}: rows of track {int(track_tid[g])} "
+            "name different parent_track_id values; a track has one parent."
         )
-        self.tracks = tables.tracks
-        self.dropped_outside = tables.dropped_outside
-        self._anchor_mask = tables.anchor_mask
-        self._positives = tables.positives
-        if require_anchors and not self._anchor_mask.any():
-            raise ValueError(
-                f"No valid anchor: no observation has a positive {self._tau} frames later "
-                f"(tau_range_hours={self.tau_range_hours}) on its track or a descendant. "
-                "Use a shorter tau range or longer tracks."
-            )
-        _logger.info(
-            "Built the cell index in %.2f s.\n%s", time.perf_counter() - tic, self.summary()
+    del track_id
+    parent = link_parents(track_fov, track_tid, parent_tid, fov_labels, sources)
+    root, cyclic = find_roots(parent)
+    if cyclic.any():
+        _raise_cycle(parent, cyclic, track_fov, track_tid, fov_labels, sources)
+
+    # 3. frames and borders
+    _check_frames(fovs, fov_idx, t, gid, track_tid, fov_labels, sources)
+    height = fovs["image_height"].cast(pl.Int32).to_numpy()[fov_idx]
+    width = fovs["image_width"].cast(pl.Int32).to_numpy()[fov_idx]
+    y, x = _column(tracks, "y", order), _column(tracks, "x", order)
+    keep = inside_image(y, x, height, width)
+    dropped = _report_outside(keep, exp_of_fov[fov_idx], exp_names)
+    _check_some_inside(keep, fov_idx, exp_of_fov, fovs, fov_labels, sources, (y, x))
+    y_clamp = crop_centres(y[keep], height[keep], yx_patch_size[0])
+    x_clamp = crop_centres(x[keep], width[keep], yx_patch_size[1])
+    del y, x
+    height, width = height[keep], width[keep]
+
+    # 4. assemble the kept rows and their derived columns
+    order, fov_idx, gid, t = order[keep], fov_idx[keep], gid[keep], t[keep]
+    del keep
+    exp_idx = exp_of_fov[fov_idx]
+    fov_cols = fovs.select(
+        pl.col(c).cast(pl.Categorical) for c in ("condition", "well_name", "store_path")
+    )
+    exp_cols = experiments.with_columns(pl.col("fluorescence_channel").cast(pl.Categorical))
+    hours = exp_cols["interval_minutes"].cast(pl.Float64).to_numpy()[exp_idx] * (t / 60.0)
+    hours += exp_cols["start_hpi"].cast(pl.Float64).to_numpy()[exp_idx]
+    out = tracks[order].with_columns(
+        pl.col("experiment").cast(pl.Categorical),
+        pl.col("fov_name").cast(pl.Categorical),
+        fov_cols["condition"].gather(fov_idx),
+        fov_cols["well_name"].gather(fov_idx),
+        fov_cols["store_path"].gather(fov_idx),
+        pl.Series("global_track_id", gid),
+        pl.Series("lineage_id", root[gid]),
+        pl.Series("hours_post_infection", hours),
+        exp_cols["fluorescence_channel"].gather(exp_idx),
+        pl.Series("y_clamp", y_clamp),
+        pl.Series("x_clamp", x_clamp),
+        pl.Series("image_height", height),
+        pl.Series("image_width", width),
+    )
+    del order, fov_idx, hours, y_clamp, x_clamp, height, width
+    first = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in out.columns]
+    extra = [c for c in out.columns if c not in first and c not in DERIVED_COLUMNS]
+    out = out.select(*first, *extra, *DERIVED_COLUMNS)
+
+    # 5. positives and valid anchors share one lookup
+    tau_min = experiments["tau_min"].cast(pl.Int64).to_numpy()
+    tau_max = experiments["tau_max"].cast(pl.Int64).to_numpy()
+    track_exp = exp_of_fov[track_fov]
+    lookup = PositiveLookup.from_tracks(
+        gid, t, ancestry(parent), tau_min[track_exp], tau_max[track_exp]
+    )
+    del gid, t
+    anchors = lookup.valid_anchor_mask()
+    return CellIndexTables(out, anchors, lookup, dropped)
+
+
+def _column(tracks: pl.DataFrame, name: str, order: np.ndarray) -> np.ndarray:
+    return tracks[name].to_numpy()[order]
+
+
+def _sort_rows(tracks: pl.DataFrame, fovs: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Row order by (fov, track_id, t) and the FOV position of each sorted row."""
+    fov_of_row = _fov_index(tracks, fovs)
+    track_id, t = tracks["track_id"].to_numpy(), tracks["t"].to_numpy()
+    bits = [int(v).bit_length() for v in (fovs.height, track_id.max(initial=0), t.max(initial=0))]
+    if sum(bits) <= 63:  # one int64 key; stable argsort is fast on mostly sorted input
+        key = (fov_of_row.astype(np.int64) << (bits[1] + bits[2])) | (track_id << bits[2]) | t
+        order = np.argsort(key, kind="stable")
+    else:
+        keys = pl.DataFrame({"f": fov_of_row, "k": track_id, "t": t})
+        order = keys.select(pl.arg_sort_by("f", "k", "t")).to_series().to_numpy()
+    return order, fov_of_row[order]
+
+
+def _number_tracks(fov_idx, track_id, t, fov_labels, sources) -> tuple[np.ndarray, np.ndarray]:
+    """Dense global track ids of sorted rows and the first row of each track."""
+    new_track = np.ones(t.size, bool)
+    new_track[1:] = (fov_idx[1:] != fov_idx[:-1]) | (track_id[1:] != track_id[:-1])
+    repeated = np.flatnonzero(~new_track[1:] & (t[1:] == t[:-1])) + 1
+    if repeated.size:
+        r = int(repeated[0])
+        raise ValueError(
+            f"{locate(sources, *fov_labels[fov_idx[r]])}: {repeated.size} duplicate "
+            f"(track_id, t) row(s), e.g. track {int(track_id[r])} at t={int(t[r])}. Each track "
+            "has at most one observation per frame."
+        )
+    return np.cumsum(new_track, dtype=np.int64) - 1, np.flatnonzero(new_track)
+
+
+def _check_frames(fovs, fov_idx, t, gid, track_tid, fov_labels, sources) -> None:
+    late = np.flatnonzero(t >= fovs["n_frames"].cast(pl.Int64).to_numpy()[fov_idx])
+    if late.size:
+        r = int(late[0])
+        raise ValueError(
+            f"{locate(sources, *fov_labels[fov_idx[r]])}: {late.size} observation(s) at frames "
+            f"beyond the store's {int(fovs['n_frames'][int(fov_idx[r])])} frames, e.g. track "
+            f"{int(track_tid[gid[r]])} at t={int(t[r])}. Tracks and images disagree."
         )
 
-    @cached_property
-    def valid_anchors(self) -> pl.DataFrame:
-        """Rows of ``tracks`` with at least one positive, with their position ``row``."""
-        rows = pl.int_range(pl.len(), dtype=pl.Int64).alias("row")
-        return self.tracks.select(rows, pl.all()).filter(pl.Series(self._anchor_mask))
 
-    def valid_anchor_columns(self, *columns: str) -> pl.DataFrame:
-        """``row`` plus only the named columns of the valid anchors (cheap at scale).
+def _experiment_of_fov(fovs: pl.DataFrame, exp_names: list[str]) -> np.ndarray:
+    position = {name: i for i, name in enumerate(exp_names)}
+    labels = fovs["experiment"].cast(pl.String).to_list()
+    unknown = sorted(set(labels) - set(position))
+    if unknown:
+        raise ValueError(f"fovs name experiment(s) {unknown!r} missing from experiments.")
+    return np.array([position[name] for name in labels], dtype=np.int64)
 
-        ``valid_anchors`` copies every column of ``tracks``; a sampler that groups by a few
-        columns can take just those.
-        """
-        picked = self.tracks.select(columns)[self.anchor_rows]
-        return picked.insert_column(0, pl.Series("row", self.anchor_rows))
 
-    @property
-    def anchor_rows(self) -> np.ndarray:
-        """Positions in ``tracks`` of the valid anchors (int64, ascending)."""
-        return np.flatnonzero(self._anchor_mask)
-
-    def tau_frames(self, experiment: str) -> tuple[int, int]:
-        """``(tau_min, tau_max)`` in frames of one experiment."""
-        try:
-            return self._tau[experiment]
-        except KeyError:
-            raise KeyError(
-                f"no experiment named {experiment!r}; known experiments: {list(self._tau)}"
-            ) from None
-
-    def tau_bounds(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per row of ``tracks``: its experiment's ``(tau_min, tau_max)`` in frames."""
-        return self._positives.tau_bounds(rows)
-
-    def positive_candidates(self, anchor_rows: np.ndarray, taus: np.ndarray):
-        """Every positive of each anchor at its tau (vectorised).
-
-        Parameters
-        ----------
-        anchor_rows : numpy.ndarray
-            Row positions in ``tracks``, shape ``(N,)``.
-        taus : numpy.ndarray
-            Offsets in frames, shape ``(N,)``, within the anchor's experiment's
-            :meth:`tau_frames` (``1 <= tau <= tau_max``).
-
-        Returns
-        -------
-        i, rows : numpy.ndarray
-            One pair per candidate: ``i`` = position in the inputs (ascending), ``rows`` =
-            the positive's row in ``tracks``. Anchors without a candidate are absent.
-        """
-        return self._positives.candidates(anchor_rows, taus)
-
-    def has_positive(self, anchor_rows: np.ndarray, tau_min, tau_max) -> np.ndarray:
-        """Whether each anchor has a positive for some integer tau in ``[tau_min, tau_max]``."""
-        return self._positives.has_positive(anchor_rows, tau_min, tau_max)
-
-    def summary(self) -> str:
-        """A readable report: experiments, observations, anchors, per-condition counts."""
-        anchor = pl.Series("anchor", self._anchor_mask)
-        counts = (
-            self.tracks.select("experiment", "condition", "fov_name", "global_track_id")
-            .with_columns(anchor)
-            .group_by("experiment", "condition")
-            .agg(
-                pl.len().alias("obs"),
-                pl.col("anchor").sum().alias("anchors"),
-                pl.col("fov_name").n_unique().alias("fovs"),
-                pl.col("global_track_id").n_unique().alias("tracks"),
+def _report_outside(keep: np.ndarray, exp_idx: np.ndarray, exp_names: list[str]) -> dict:
+    """Warn per experiment about dropped centroids; return ``experiment -> dropped count``."""
+    total = np.bincount(exp_idx, minlength=len(exp_names))
+    dropped = np.bincount(exp_idx[~keep], minlength=len(exp_names))
+    for i, name in enumerate(exp_names):
+        if dropped[i]:
+            _logger.warning(
+                "Experiment %r: dropped %d of %d observations whose centroid lies outside "
+                "the image.",
+                name,
+                dropped[i],
+                total[i],
             )
-            .with_columns(pl.col("experiment", "condition").cast(pl.String))
-        )
-        n_obs, n_anchors = self.tracks.height, int(self._anchor_mask.sum())
-        lines = [
-            f"MultiExperimentIndex: {len(self._tau)} experiment(s), {len(self.fovs)} FOV(s), "
-            f"{n_obs:,} observations, {n_anchors:,} valid anchors "
-            f"({100.0 * n_anchors / max(n_obs, 1):.1f}%)",
-            f"  z_range {self.z_range.start}:{self.z_range.stop}, yx_patch_size "
-            f"{self.yx_patch_size[0]}x{self.yx_patch_size[1]}, tau_range_hours "
-            f"{self.tau_range_hours}",
-        ]
-        for exp in self.registry.experiments:
-            rows = counts.filter(pl.col("experiment") == exp.name).sort("condition")
-            lo, hi = self._tau[exp.name]
-            lines.append(
-                f"  {exp.name}: interval {exp.interval_minutes:g} min, tau {lo}-{hi} frames, "
-                f"{int(rows['obs'].sum()):,} observations, {int(rows['anchors'].sum()):,} "
-                f"valid anchors, {self.dropped_outside.get(exp.name, 0):,} dropped outside "
-                "the image"
-            )
-            for r in rows.iter_rows(named=True):
-                lines.append(
-                    f"    {r['condition']}: {r['fovs']} FOV(s), {r['tracks']:,} tracks, "
-                    f"{r['obs']:,} observations, {r['anchors']:,} valid anchors"
-                )
-        return "\n".join(lines)
+    return {name: int(dropped[i]) for i, name in enumerate(exp_names)}
 
-    def __repr__(self) -> str:
-        return (
-            f"MultiExperimentIndex({len(self._tau)} experiments, {self.tracks.height} "
-            f"observations, {int(self._anchor_mask.sum())} valid anchors)"
-        )
+
+def _check_some_inside(keep, fov_idx, exp_of_fov, fovs, fov_labels, sources, yx) -> None:
+    """Raise for the first experiment whose centroids all lie outside, naming files and sizes."""
+    exp_idx = exp_of_fov[fov_idx]
+    kept = np.bincount(exp_idx[keep], minlength=int(exp_of_fov.max(initial=0)) + 1)
+    lost = np.flatnonzero(kept[exp_idx] == 0)
+    if not lost.size:
+        return
+    r = int(lost[0])
+    experiment, fov_name = fov_labels[fov_idx[r]]
+    row = fovs.row(int(fov_idx[r]), named=True)
+    raise ValueError(
+        f"Experiment {experiment!r}: all {int((exp_idx == exp_idx[r]).sum())} cell centroids "
+        f"lie outside the images, e.g. y={float(yx[0][r]):g}, x={float(yx[1][r]):g} in "
+        f"{locate(sources, experiment, fov_name)}, whose image in {row['store_path']} is "
+        f"{row['image_height']} x {row['image_width']} pixels (height x width); check that y/x "
+        "are in pixels of the full-resolution array (not swapped, not in micrometres)."
+    )

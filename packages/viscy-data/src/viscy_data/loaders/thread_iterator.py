@@ -1,185 +1,43 @@
-"""The iterator behind ThreadDataLoader: worker threads, bounded in-flight batches, sampler order.
+"""The iterator behind ThreadDataLoader: bounded in-flight batches, in sampler order.
 
 The consuming thread draws index lists from the sampler and submits them as futures to a FIFO
-task queue; daemon worker threads fetch them; the consumer waits on the oldest future, so batches
-come out in sampler order. The workers hold no reference to the iterator, so dropping it (or
-breaking out of a loop) lets it be collected, which stops them.
-
-At interpreter exit, every worker still running is stopped and joined (bounded by
-``EXIT_JOIN_SECONDS``): a daemon thread left inside native code such as a tensorstore read would
-otherwise wake up during finalization and abort the process ("terminate called without an
-active exception", exit status 134).
+task queue; the threads of :mod:`viscy_data.loaders.workers` fetch them; the consumer waits on
+the oldest future, so batches come out in sampler order.
 """
 
 from __future__ import annotations
 
-import atexit
 import functools
 import itertools
 import queue
-import sys
 import threading
-import time
-import weakref
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 
-if TYPE_CHECKING:
-    from viscy_data.loaders.thread import ThreadDataLoader
+from viscy_data.loaders.workers import BatchSource, _fetch, _work, _work_async, start_thread
 
-__all__ = ["ThreadBatchIterator", "pin_tensors"]
+__all__ = ["ThreadBatchIterator"]
 
 _ITERATOR_IDS = itertools.count()
-EXIT_JOIN_SECONDS = 60.0
-# Worker thread -> (its stop event, its task queue), for the exit hook; entries go with the thread.
-_WORKERS: weakref.WeakKeyDictionary[threading.Thread, tuple[threading.Event, queue.SimpleQueue]]
-_WORKERS = weakref.WeakKeyDictionary()
 
 
-@atexit.register
-def _stop_workers_at_exit() -> None:
-    """Stop every live worker thread and wait for the fetches in progress to return."""
-    workers = [(thread, *parts) for thread, parts in list(_WORKERS.items()) if thread.is_alive()]
-    for _, stop, tasks in workers:
-        stop.set()
-        tasks.put(None)
-    deadline = time.monotonic() + EXIT_JOIN_SECONDS
-    for thread, _, _ in workers:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    stuck = [thread.name for thread, _, _ in workers if thread.is_alive()]
-    if stuck:
-        print(
-            f"ThreadDataLoader: worker threads {stuck} were still fetching {EXIT_JOIN_SECONDS} s "
-            "after the interpreter started to exit; the process may abort.",
-            file=sys.stderr,
-        )
+class _Loader(BatchSource, Protocol):
+    """What the iterator reads of its loader (:class:`~viscy_data.ThreadDataLoader`)."""
 
+    index_sampler: Any
+    num_workers: int
+    prefetch: int
+    timeout: float
+    pin_memory: bool
+    batches_start_async: bool
 
-def pin_tensors(data: Any) -> Any:
-    """Return ``data`` with every tensor in it copied to pinned (page-locked) host memory.
+    def _pop_resume(self) -> tuple[int, bool]: ...
 
-    Walks dicts, lists, tuples and named tuples; other objects with a ``pin_memory()`` method are
-    pinned through it; everything else is returned as is. Needs CUDA: callers check
-    ``torch.cuda.is_available()`` first.
-    """
-    if isinstance(data, torch.Tensor):
-        return data.pin_memory()
-    if isinstance(data, Mapping):
-        pinned = {key: pin_tensors(value) for key, value in data.items()}
-        try:
-            return type(data)(pinned)
-        except TypeError:
-            return pinned
-    if isinstance(data, tuple) and hasattr(data, "_fields"):
-        return type(data)(*(pin_tensors(item) for item in data))
-    if isinstance(data, list | tuple):
-        return type(data)(pin_tensors(item) for item in data)
-    if callable(getattr(data, "pin_memory", None)):
-        return data.pin_memory()
-    return data
-
-
-def _preview(indices: Any, limit: int = 8) -> str:
-    try:
-        items = list(itertools.islice(iter(indices), limit + 1))
-    except TypeError:
-        return repr(indices)
-    text = ", ".join(repr(i) for i in items[:limit])
-    return f"[{text}, ...]" if len(items) > limit else f"[{text}]"
-
-
-def _fetch(loader: ThreadDataLoader, pin: bool, indices: Any, position: int) -> Any:
-    """Read and collate one batch; annotate any exception with the batch it was fetching."""
-    try:
-        batch = loader.fetch(indices)
-        return pin_tensors(batch) if pin else batch
-    except BaseException as exc:
-        _annotate(exc, indices, position)
-        raise
-
-
-def _annotate(exc: BaseException, indices: Any, position: int) -> BaseException:
-    exc.add_note(
-        f"ThreadDataLoader: raised in thread {threading.current_thread().name!r} while "
-        f"fetching batch {position} of this epoch, indices {_preview(indices)}."
-    )
-    return exc
-
-
-def _run_task(task: tuple[Future, Any, int], fetch: Callable[[Any, int], Any]) -> None:
-    future, indices, position = task
-    if not future.set_running_or_notify_cancel():
-        return
-    try:
-        result = fetch(indices, position)
-    except BaseException as exc:  # forwarded to the consuming thread, which re-raises it
-        future.set_exception(exc)
-    else:
-        future.set_result(result)
-
-
-def _work(
-    tasks: queue.SimpleQueue, stop: threading.Event, fetch: Callable[[Any, int], Any]
-) -> None:
-    """Worker thread body: run fetch tasks until a ``None`` sentinel arrives or ``stop`` is set.
-
-    It holds no reference to the iterator, so dropping the iterator lets it be collected.
-    """
-    while not stop.is_set():
-        task = tasks.get()
-        if task is None or stop.is_set():
-            return
-        _run_task(task, fetch)
-        del task  # do not keep the last batch alive while waiting for the next task
-
-
-def _work_async(
-    tasks: queue.SimpleQueue, stop: threading.Event, loader: ThreadDataLoader, pin: bool, depth: int
-) -> None:
-    """Reader thread body for datasets with ``start_batch``: keep ``depth`` batches in flight.
-
-    Tasks are started in order (``dataset.start_batch``, which returns at once) until ``depth``
-    are in flight, then the oldest is finished (its ``result()``, collation, pinning) and handed
-    to its future, and the next task is started; so the dataset's own threads (tensorstore's)
-    always have ``depth`` batches to work on and a single Python thread drives them.
-    """
-    started: deque[tuple[Future, Any, Any, int]] = deque()
-    done = False
-    while not stop.is_set():
-        while not done and len(started) < depth:
-            try:
-                task = tasks.get() if not started else tasks.get_nowait()
-            except queue.Empty:
-                break
-            if task is None or stop.is_set():
-                done = True
-                break
-            future, indices, position = task
-            del task
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                handle = loader.start_batch(indices)
-            except BaseException as exc:  # forwarded to the consuming thread
-                future.set_exception(_annotate(exc, indices, position))
-                continue
-            started.append((future, handle, indices, position))
-        if not started:
-            return
-        future, handle, indices, position = started.popleft()
-        batch = None
-        try:
-            batch = loader.finish_batch(handle)
-            batch = pin_tensors(batch) if pin else batch
-        except BaseException as exc:
-            future.set_exception(_annotate(exc, indices, position))
-        else:
-            future.set_result(batch)
-        del future, handle, batch  # do not keep the batch alive while the next one reads
+    def _record(self, batches_yielded: int, sampler_state: Any) -> None: ...
 
 
 class ThreadBatchIterator(Iterator[Any]):
@@ -194,11 +52,11 @@ class ThreadBatchIterator(Iterator[Any]):
 
     Parameters
     ----------
-    loader : ThreadDataLoader
+    loader : ThreadDataLoader (or any object with its attributes)
         The loader to draw indices from and fetch batches with.
     """
 
-    def __init__(self, loader: ThreadDataLoader) -> None:
+    def __init__(self, loader: _Loader) -> None:
         self._closed = False
         self._threads: list[threading.Thread] = []
         self._loader = loader
@@ -248,15 +106,8 @@ class ThreadBatchIterator(Iterator[Any]):
                 (_work, (self._fetch,), f"worker-{rank}") for rank in range(self._num_workers)
             ]
         for body, extra, role in bodies:
-            thread = threading.Thread(
-                target=body,
-                args=(self._tasks, self._stop, *extra),
-                name=f"{name}-{role}",
-                daemon=True,
-            )
-            thread.start()
+            thread = start_thread(body, extra, f"{name}-{role}", self._stop, self._tasks)
             self._threads.append(thread)
-            _WORKERS[thread] = (self._stop, self._tasks)
 
     def _sampler_state(self) -> Any:
         return self._sampler.state_dict() if self._stateful else None

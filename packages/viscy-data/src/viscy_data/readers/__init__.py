@@ -2,17 +2,23 @@
 
 plate root --read_plate--> PlateInfo (FOVInfo per FOV: shape, channels, normalization)
 FOVInfo --tensorstore_spec--> spec --PatchReader--> (B, C, Z, Y, X) float32 patches
+
+Modules: ``ome_zarr.py`` (everything about the NGFF layout), ``tensorstore.py``
+(:class:`PatchReader`), ``patches.py`` (a batch's request, pending read and read error).
 """
 
-from viscy_data.readers.ome_zarr import FOVInfo, PlateInfo, read_plate, tensorstore_spec
-from viscy_data.readers.tensorstore import PatchReader, PatchReadError, PendingPatches
+from viscy_data.readers.ome_zarr import FOVInfo, PlateInfo, is_url, read_plate, tensorstore_spec
+from viscy_data.readers.patches import PatchReadError, PatchRequest, PendingPatches
+from viscy_data.readers.tensorstore import PatchReader
 
 __all__ = [
     "FOVInfo",
     "PatchReadError",
     "PatchReader",
+    "PatchRequest",
     "PendingPatches",
     "PlateInfo",
+    "is_url",
     "read_plate",
     "tensorstore_spec",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-__all__ = ["FOVInfo", "PlateInfo", "read_plate", "tensorstore_spec"]
+__all__ = ["FOVInfo", "PlateInfo", "is_url", "read_plate", "tensorstore_spec"]
 
 _AXES = ("t", "c", "z", "y", "x")
 
@@ -90,8 +90,15 @@ class PlateInfo:
         return tuple(sorted({fov.well_name for fov in self.fovs}))
 
 
-def _is_url(path: str) -> bool:
-    return "://" in path
+def is_url(path: str) -> bool:
+    """Whether ``path`` is a URL (``scheme://...``) rather than a local path.
+
+    Examples
+    --------
+    >>> is_url("https://example.org/plate.zarr"), is_url("data/plate.zarr")
+    (True, False)
+    """
+    return "://" in str(path)
 
 
 def _ome_attrs(attrs: Mapping[str, Any]) -> tuple[dict, str | None]:
@@ -201,7 +208,7 @@ def read_plate(store_path: str | os.PathLike) -> PlateInfo:
     ('A/1/0', (20, 2, 3, 128, 128))
     """
     store = os.fspath(store_path)
-    if not _is_url(store) and not Path(store).exists():
+    if not is_url(store) and not Path(store).exists():
         raise FileNotFoundError(f"OME-Zarr plate {store!r} does not exist")
     try:
         root = zarr.open_group(store=store, mode="r")
@@ -263,7 +270,7 @@ def tensorstore_spec(fov: FOVInfo, *, recheck_cached_data: bool | str = "open") 
         ``kvstore`` is a ``file`` driver dict for local paths and a URL string otherwise.
     """
     driver = "zarr3" if fov.zarr_format == 3 else "zarr"
-    if _is_url(fov.store_path):
+    if is_url(fov.store_path):
         kvstore: dict | str = fov.array_path + "/"
     else:
         path = Path(fov.store_path).absolute() / fov.fov_name / "0"

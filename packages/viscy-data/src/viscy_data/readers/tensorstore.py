@@ -9,11 +9,9 @@ from typing import Any
 import numpy as np
 import tensorstore as ts
 
-__all__ = ["PatchReadError", "PatchReader", "PendingPatches"]
+from viscy_data.readers.patches import PatchReadError, PatchRequest, PendingPatches, _where
 
-
-class PatchReadError(RuntimeError):
-    """A patch could not be read; the message names the store, FOV and frame."""
+__all__ = ["PatchReader"]
 
 
 class PatchReader:
@@ -190,10 +188,20 @@ class PatchReader:
         patch outside its array raises here, before anything is read; a failed read raises
         from ``.result()``.
         """
-        views, where, shape = self._views(keys, t, channels, z_range, y0, x0, patch_yx)
+        request = PatchRequest(keys, t, channels, z_range, y0, x0, patch_yx)
+        views, where, shape = self._views(*request)
         if not views:
             return PendingPatches(np.empty(shape, dtype=np.float32))
         return PendingPatches(None, ts.stack(views).read(), views, where)
+
+    def view(self, request: PatchRequest) -> ts.TensorStore:
+        """The patches of ``request`` as one checked, unread ``(B, C, Z, Y, X)`` float32 view.
+
+        What :meth:`read_async` reads; for benchmarks and callers that schedule reads
+        themselves (``view.read()``). Raises like :meth:`read` for a patch outside its array.
+        """
+        views, _, shape = self._views(*request)
+        return ts.stack(views) if views else ts.array(np.empty(shape, dtype=np.float32))
 
     def _views(self, keys, t, channels, z_range, y0, x0, patch_yx) -> tuple[list, list, tuple]:
         """Checked per-patch views (not read), their ``(key, t, y, x)`` and the batch shape."""
@@ -276,38 +284,3 @@ def _group_keys(
     for i, pair in enumerate(zip(keys, map(tuple, channels))):
         members.setdefault(pair, []).append(i)
     return [(key, chans, np.asarray(rows)) for (key, chans), rows in members.items()]
-
-
-class PendingPatches:
-    """Patches being read by :meth:`PatchReader.read_async`; :meth:`result` waits for them."""
-
-    def __init__(self, ready: np.ndarray | None, future=None, views=(), where=()) -> None:
-        self._ready, self._future, self._views, self._where = ready, future, views, where
-
-    def result(self) -> np.ndarray:
-        """The ``(B, C, Z, Y, X)`` float32 patches.
-
-        Raises
-        ------
-        PatchReadError
-            When the read failed; names the first patch that fails on its own.
-        """
-        if self._future is None:
-            return self._ready
-        try:
-            return self._future.result()
-        except Exception as err:
-            raise self._failure(err) from err
-
-    def _failure(self, err: Exception) -> PatchReadError:
-        """Find the first patch whose own read fails, to name it; reads one patch at a time."""
-        for view, where in zip(self._views, self._where):
-            try:
-                view.read().result()
-            except Exception as own:
-                return PatchReadError(f"{_where(*where)}: {own}")
-        return PatchReadError(f"cannot read a batch of {len(self._views)} patches: {err}")
-
-
-def _where(key: Hashable, t: int, y: int, x: int) -> str:
-    return f"cannot read array {key!r} at frame t={t}, y={y}, x={x}"

@@ -11,40 +11,14 @@ fall inside ("cycle walking"), which keeps it a bijection of ``[0, n)``.
 
 import numpy as np
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MUL1 = np.uint64(0xBF58476D1CE4E5B9)
-_MUL2 = np.uint64(0x94D049BB133111EB)
-_S27, _S30, _S31, _S32 = (np.uint64(s) for s in (27, 30, 31, 32))
-_ONE = np.uint64(1)
+from viscy_data.keyed_random import GOLDEN, mix64
+
+_S32, _ONE = np.uint64(32), np.uint64(1)
 # Four Feistel rounds (two on each half), each keyed by the stream key xor its own constant.
 _ROUND_CONSTANTS = tuple(
     np.uint64(c)
     for c in (0x243F6A8885A308D3, 0x13198A2E03707344, 0xA4093822299F31D0, 0x082EFA98EC4E6C89)
 )
-
-
-def mix64(x: np.ndarray) -> np.ndarray:
-    """Scramble 64-bit words elementwise (the SplitMix64 output function, without its step).
-
-    Parameters
-    ----------
-    x : np.ndarray
-        uint64 array (any shape); arithmetic wraps modulo 2^64.
-
-    Returns
-    -------
-    np.ndarray
-        uint64 array of the same shape.
-
-    Examples
-    --------
-    >>> mix64(np.array([0, 1], dtype=np.uint64)).tolist()[0]
-    0
-    """
-    z = np.asarray(x, dtype=np.uint64)
-    z = (z ^ (z >> _S30)) * _MUL1
-    z = (z ^ (z >> _S27)) * _MUL2
-    return z ^ (z >> _S31)
 
 
 def stream_keys(base: int, strata: np.ndarray, cycles: np.ndarray) -> np.ndarray:
@@ -63,7 +37,7 @@ def stream_keys(base: int, strata: np.ndarray, cycles: np.ndarray) -> np.ndarray
         uint64 keys, one per element.
     """
     word = (strata.astype(np.uint64) << _S32) | cycles.astype(np.uint64)
-    return mix64((word * _GOLDEN) ^ np.uint64(base))
+    return mix64((word * GOLDEN) ^ np.uint64(base))
 
 
 def keyed_permutation(offsets: np.ndarray, sizes: np.ndarray, keys: np.ndarray) -> np.ndarray:

@@ -20,21 +20,40 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ["BatchCompose", "BatchTransform", "NormMeta", "RandomBatchTransform"]
+from viscy_data.normalization import NormMeta
 
-NormMeta = dict[int, dict[str, dict[str, Tensor]]]
-"""Per-sample statistics: model channel position -> level -> stat name -> ``(B,)`` tensor."""
+__all__ = ["BatchCompose", "BatchTransform", "NormMeta", "RandomBatchTransform"]
 
 
 def check_batch(x: object, owner: str) -> Tensor:
     """Return ``x`` if it is a 5-D ``(B, C, Z, Y, X)`` tensor, else raise naming ``owner``."""
     if not isinstance(x, Tensor):
-        raise TypeError(f"{owner} expects a (B, C, Z, Y, X) torch.Tensor, got {type(x).__name__}.")
+        raise TypeError(
+            f"{owner} expects a torch.Tensor, got {type(x).__name__}; pass a (B, C, Z, Y, X) batch."
+        )
     if x.ndim != 5:
         raise ValueError(
             f"{owner} expects a (B, C, Z, Y, X) tensor, got shape {tuple(x.shape)} ({x.ndim}-D)."
         )
     return x
+
+
+def check_generator(generator: object, owner: str) -> torch.Generator | None:
+    """Return ``generator`` if it is None or a CPU ``torch.Generator``, else raise naming ``owner``.
+
+    Random parameters are drawn on the CPU so that the same generator state gives the same
+    parameters whatever device the batch is on.
+    """
+    if generator is None:
+        return None
+    if not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got {generator!r}.")
+    if generator.device.type != "cpu":
+        raise ValueError(
+            f"{owner} draws its random parameters on the CPU so they do not depend on the "
+            f"device; pass a CPU torch.Generator, got one on {generator.device}."
+        )
+    return generator
 
 
 def check_range(
@@ -144,24 +163,24 @@ class BatchTransform(nn.Module):
             A new tensor on ``x``'s device; same shape and dtype unless the transform says
             otherwise.
         """
-        name = type(self).__name__
-        check_batch(x, name)
-        if generator is not None and generator.device.type != "cpu":
-            raise ValueError(
-                f"{name} draws its random parameters on the CPU so they do not depend on the "
-                f"device; pass a CPU torch.Generator, got one on {generator.device}."
-            )
-        if self.channels is not None and max(self.channels) >= x.shape[1]:
-            raise ValueError(
-                f"{name}: channels={list(self.channels)} but the batch has {x.shape[1]} channels "
-                f"(positions 0..{x.shape[1] - 1})."
-            )
+        self.check_input(x, generator)
         with _no_autocast(x.device.type):
             if self.channels is None:
                 return self.apply(x, tuple(range(x.shape[1])), norm_meta, generator)
             index = torch.tensor(self.channels, device=x.device)
             part = self.apply(x.index_select(1, index), self.channels, norm_meta, generator)
             return x.to(dtype=part.dtype, copy=True).index_copy_(1, index, part)
+
+    def check_input(self, x: object, generator: object = None) -> None:
+        """Reject a batch that is not ``(B, C, Z, Y, X)`` lacks a channel, or a GPU generator."""
+        name = type(self).__name__
+        check_batch(x, name)
+        check_generator(generator, name)
+        if self.channels is not None and max(self.channels) >= x.shape[1]:
+            raise ValueError(
+                f"{name}: channels={list(self.channels)} but the batch has {x.shape[1]} channels "
+                f"(positions 0..{x.shape[1] - 1})."
+            )
 
     def apply(
         self,

@@ -13,7 +13,8 @@ import torch
 from kornia.filters import filter2d, filter2d_separable, get_gaussian_kernel1d
 from torch import Tensor
 
-from viscy_data.transforms.base import NormMeta, RandomBatchTransform, check_range, float_dtypes
+from viscy_data.normalization import NormMeta
+from viscy_data.transforms.base import RandomBatchTransform, check_range, float_dtypes
 
 __all__ = [
     "RandomContrast",

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, get_args
 
 import torch
 from torch import Tensor
 
-from viscy_data.transforms.base import BatchTransform, NormMeta, check_range, float_dtypes
+from viscy_data.normalization import LEVELS as NORM_LEVELS
+from viscy_data.normalization import NormLevel, NormMeta, unusable_divisor
+from viscy_data.transforms.base import BatchTransform, check_range, float_dtypes
 
 __all__ = ["NORM_LEVELS", "Normalize", "ScaleIntensityPercentiles"]
-
-NormLevel = Literal["dataset_statistics", "fov_statistics", "timepoint_statistics"]
-NORM_LEVELS: tuple[str, ...] = get_args(NormLevel)
-"""Levels of the per-FOV ``normalization`` attribute a :class:`Normalize` can read."""
 
 
 class Normalize(BatchTransform):
@@ -134,8 +131,7 @@ class Normalize(BatchTransform):
 
         sub = gather(self.subtrahend, 0.0)
         div = gather(self.divisor, 1.0)
-        bad = ~torch.isfinite(sub) | ~torch.isfinite(div) | (div < 0)
-        bad |= div.clamp_min(self.eps) == 0
+        bad = ~torch.isfinite(sub) | unusable_divisor(div, self.eps)
         if bad.any():  # one host sync per batch, for a clear error instead of NaN/inf output
             self._raise_bad(sub.cpu(), div.cpu(), bad.cpu(), positions)
         shape = (b, len(positions), 1, 1, 1)

@@ -9,9 +9,9 @@ import torch
 from kornia.geometry.transform import get_affine_matrix2d, warp_affine
 from torch import Tensor
 
+from viscy_data.normalization import NormMeta
 from viscy_data.transforms.base import (
     BatchTransform,
-    NormMeta,
     RandomBatchTransform,
     _is_index,
     check_batch,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dynaclr.norm_meta import NormTable
+from viscy_data.normalization import NormTable
 
 
 def _stats(value: float) -> dict:

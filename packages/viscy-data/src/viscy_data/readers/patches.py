@@ -1,0 +1,64 @@
+"""A batch of patches: what to read (:class:`PatchRequest`), a read in flight, a failed read."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["PatchReadError", "PatchRequest", "PendingPatches"]
+
+
+class PatchReadError(RuntimeError):
+    """A patch could not be read; the message names the store, FOV and frame."""
+
+
+class PatchRequest(NamedTuple):
+    """The patches of one batch, in the argument order of :meth:`PatchReader.read`.
+
+    ``reader.read(*request)`` reads them; ``reader.view(request)`` gives the unread view.
+    """
+
+    keys: Sequence[Hashable]
+    t: np.ndarray
+    channels: Sequence[Sequence[int]]
+    z_range: slice
+    y0: np.ndarray
+    x0: np.ndarray
+    patch_yx: tuple[int, int]
+
+
+class PendingPatches:
+    """Patches being read by :meth:`PatchReader.read_async`; :meth:`result` waits for them."""
+
+    def __init__(self, ready: np.ndarray | None, future=None, views=(), where=()) -> None:
+        self._ready, self._future, self._views, self._where = ready, future, views, where
+
+    def result(self) -> np.ndarray:
+        """The ``(B, C, Z, Y, X)`` float32 patches.
+
+        Raises
+        ------
+        PatchReadError
+            When the read failed; names the first patch that fails on its own.
+        """
+        if self._future is None:
+            return self._ready
+        try:
+            return self._future.result()
+        except Exception as err:
+            raise self._failure(err) from err
+
+    def _failure(self, err: Exception) -> PatchReadError:
+        """Find the first patch whose own read fails, to name it; reads one patch at a time."""
+        for view, where in zip(self._views, self._where):
+            try:
+                view.read().result()
+            except Exception as own:
+                return PatchReadError(f"{_where(*where)}: {own}")
+        return PatchReadError(f"cannot read a batch of {len(self._views)} patches: {err}")
+
+
+def _where(key: Hashable, t: int, y: int, x: int) -> str:
+    return f"cannot read array {key!r} at frame t={t}, y={y}, x={x}"
