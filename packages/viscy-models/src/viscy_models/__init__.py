@@ -4,36 +4,23 @@
                       --(8) losses.NTXentHCL--> scalar loss
 engine.ContrastiveModule wires both into a LightningModule.
 
-The names below are imported on first use, so ``from viscy_models import NTXentHCL`` loads
-torch only, not Lightning or timm.
+The names below load on first use, so ``import viscy_models`` imports nothing heavy and
+``from viscy_models import NTXentHCL`` loads torch only, not Lightning or timm.
 """
 
-from __future__ import annotations
+import lazy_loader
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from viscy_models.encoders.contrastive import ContrastiveEncoder
-    from viscy_models.engine.contrastive import ContrastiveModule
-    from viscy_models.losses.ntxent_hcl import NTXentHCL
-
-_HOMES = {
-    "ContrastiveEncoder": "viscy_models.encoders.contrastive",
-    "ContrastiveModule": "viscy_models.engine.contrastive",
-    "NTXentHCL": "viscy_models.losses.ntxent_hcl",
-}
-__all__ = ["ContrastiveEncoder", "ContrastiveModule", "NTXentHCL"]
+_getattr, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "encoders.contrastive": ["ContrastiveEncoder"],
+        "engine.contrastive": ["ContrastiveModule"],
+        "losses.ntxent_hcl": ["NTXentHCL"],
+    },
+)
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'viscy_models' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+def __getattr__(name: str):
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _getattr(name)
