@@ -119,7 +119,7 @@ CASES = [
     Case("yaml-interval-not-positive", lambda b: b.set(0, interval_minutes=0), ConfigError,
          r"^{yaml}: experiment 'exp_a': interval_minutes must be > 0, got 0"),
     Case("yaml-tau-range-empty", lambda b: b.set(0, interval_minutes=180.0), ConfigError,
-         r"^{yaml}: experiment 'exp_a' \(interval_minutes=180\.0\): tau_range_hours=\(0\.5, "
+         r"^{yaml}: experiment 'exp_a' \(interval_minutes=180\.0\): tau_range=\(0\.5, "
          r"1\.0\) holds no offset of at least one frame"),
     # --- stores -------------------------------------------------------------------------------
     Case("store-missing", lambda b: b.set(0, data_path="nope.zarr"), MissingPathError,

@@ -1,8 +1,11 @@
 """Wiring only: experiments YAML -> registry -> index -> dataset -> sampler -> loader -> transforms.
 
 ``MultiExperimentDataModule`` builds steps 1-6 of the data flow from plain arguments (all
-settable from a LightningCLI YAML) and applies the batched transforms on the device in
-``on_after_batch_transfer``.
+settable from a LightningCLI YAML): the registry (:mod:`dynaclr.registry`), one cell index
+and triplet dataset per split (:mod:`dynaclr.cell_index`, :mod:`dynaclr.triplet_dataset`),
+the batch sampler and thread loader (:mod:`viscy_data`, synced to the trainer by
+:mod:`dynaclr.trainer_batches`) and the device-side
+:class:`~viscy_data.transforms.BatchPipeline`, which it runs in ``on_after_batch_transfer``.
 """
 
 from __future__ import annotations
@@ -15,14 +18,21 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
-from dynaclr.cell_index.build import MultiExperimentIndex
+from dynaclr.cell_index.index import MultiExperimentIndex
 from dynaclr.registry import ExperimentRegistry
-from dynaclr.sampler_sync import FixedEpochBatches, TrainerSyncedBatches, TrainLoader
+from dynaclr.splits import split_experiments, validation_sampling
+from dynaclr.trainer_batches import (
+    FixedEpochBatches,
+    TrainerSyncedBatches,
+    TrainLoader,
+    trainer_topology,
+)
 from dynaclr.triplet_dataset import MultiExperimentTripletDataset
-from viscy_data import ChannelDropout, FlexibleBatchSampler, ThreadDataLoader
 from viscy_data.loaders.collate import identity_collate
+from viscy_data.loaders.thread import ThreadDataLoader
+from viscy_data.samplers.batch import FlexibleBatchSampler
 from viscy_data.samplers.sequential import ShardedSequentialBatchSampler
-from viscy_data.transforms import BatchTransform, CenterCrop
+from viscy_data.transforms import BatchPipeline, BatchTransform, ChannelDropout
 
 __all__ = ["MultiExperimentDataModule"]
 
@@ -181,11 +191,16 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         self.train_dataset: MultiExperimentTripletDataset | None = None
         self.val_dataset: MultiExperimentTripletDataset | None = None
         self.predict_dataset: MultiExperimentTripletDataset | None = None
-        self._crop = CenterCrop(self.final_yx_patch_size)
-        self._dropout = (
-            ChannelDropout(self.channel_dropout_channels, p=channel_dropout_prob)
-            if self.channel_dropout_channels and channel_dropout_prob > 0
-            else None
+        self.pipeline = BatchPipeline(
+            self.normalizations,
+            self.augmentations,
+            self.final_yx_patch_size,
+            channel_dropout=(
+                ChannelDropout(self.channel_dropout_channels, p=channel_dropout_prob)
+                if self.channel_dropout_channels and channel_dropout_prob > 0
+                else None
+            ),
+            seed=self.seed,
         )
         self._train_batches: TrainerSyncedBatches | None = None
         self._pending_state: dict[str, int] | None = None
@@ -202,28 +217,19 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         """
         self.registry = ExperimentRegistry.from_yaml(self.experiments_yaml)
         names = [exp.name for exp in self.registry.experiments]
-        where = f"{self.experiments_yaml}"
-        self._check_names("val_experiments", self.val_experiments, names, where)
+        splits = split_experiments(
+            names, self.val_experiments, self.predict_experiments, stage, f"{self.experiments_yaml}"
+        )
+        if splits.train is not None:
+            self.train_dataset = self._dataset(splits.train, fit=True)
+            self._check_batch_fits(splits.train)
         if stage in (None, "fit", "validate"):
-            train = [n for n in names if n not in self.val_experiments]
-            if not train and stage != "validate":
-                raise ValueError(
-                    f"val_experiments={self.val_experiments} holds every experiment of {where}; "
-                    "leave at least one for training."
-                )
-            if train and stage != "validate":
-                self.train_dataset = self._dataset(train, fit=True)
-                self._check_batch_fits(train)
-            self.val_dataset = (
-                self._dataset(self.val_experiments, fit=True) if self.val_experiments else None
-            )
-        if stage in (None, "predict"):
-            chosen = self.predict_experiments or names
-            self._check_names("predict_experiments", chosen, names, where)
-            self.predict_dataset = self._dataset(chosen, fit=False)
+            self.val_dataset = self._dataset(splits.val, fit=True) if splits.val else None
+        if splits.predict is not None:
+            self.predict_dataset = self._dataset(splits.predict, fit=False)
 
     def _check_batch_fits(self, train: list[str]) -> None:
-        world, _ = self._topology()
+        world, _ = trainer_topology(self._trainer())
         anchors = len(self.train_dataset)
         if anchors < self.batch_size * world:
             raise ValueError(
@@ -231,12 +237,6 @@ class MultiExperimentDataModule(pl.LightningDataModule):
                 f"{self.batch_size * world} training anchors, but experiments {train} of "
                 f"{self.experiments_yaml} have {anchors}; lower data.batch_size or add data."
             )
-
-    @staticmethod
-    def _check_names(field: str, chosen: Sequence[str], names: list[str], where: str) -> None:
-        unknown = [n for n in chosen if n not in names]
-        if unknown:
-            raise ValueError(f"{field} names {unknown}, not in {where}; experiments: {names}")
 
     def _dataset(self, names: Sequence[str], fit: bool) -> MultiExperimentTripletDataset:
         registry = self.registry.subset(names)
@@ -248,6 +248,7 @@ class MultiExperimentDataModule(pl.LightningDataModule):
             include_wells=self.include_wells,
             exclude_fovs=self.exclude_fovs,
             require_anchors=fit,
+            tau_parameter="tau_range",
         )
         dataset = MultiExperimentTripletDataset(
             index,
@@ -263,12 +264,10 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         _log.info("%s index:\n%s", "fit" if fit else "predict", index.summary())
         return dataset
 
-    # ----------------------------------------------------------- topology
-    def _topology(self) -> tuple[int, int]:
-        trainer = getattr(self, "trainer", None)
-        if trainer is None:
-            return 1, 0
-        return int(getattr(trainer, "world_size", 1)), int(getattr(trainer, "global_rank", 0))
+    # ----------------------------------------------------------- trainer
+    def _trainer(self):
+        """The attached trainer, or None (Lightning's ``trainer`` property may be unset)."""
+        return getattr(self, "trainer", None)
 
     def _loader(self, dataset, batch_sampler, cls: type = ThreadDataLoader) -> ThreadDataLoader:
         return cls(
@@ -281,20 +280,16 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         )
 
     def _sampler(self, dataset, temporal: bool, drop_last: bool) -> FlexibleBatchSampler:
-        world, rank = self._topology()
+        world, rank = trainer_topology(self._trainer())
         anchors = dataset.index.valid_anchor_columns(
             "experiment", "condition", "hours_post_infection"
         )
         experiment_weights, condition_ratio = self.experiment_weights, self.condition_ratio
         if dataset is self.val_dataset:
-            # Validation experiments are not those the weights name: draw them by anchor count,
-            # and keep the condition ratio only where it covers the validation conditions.
-            experiment_weights = None
-            present = set(anchors["condition"].cast(str).unique())
-            if condition_ratio is not None and not present <= set(condition_ratio):
-                condition_ratio = None
-            elif condition_ratio is not None:
-                condition_ratio = {k: v for k, v in condition_ratio.items() if k in present}
+            conditions = set(anchors["condition"].cast(str).unique())
+            experiment_weights, condition_ratio = validation_sampling(
+                experiment_weights, condition_ratio, conditions
+            )
         return FlexibleBatchSampler(
             anchors,
             batch_size=self.batch_size,
@@ -335,7 +330,7 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         """Every observation once, in order, each rank a contiguous share."""
         if self.predict_dataset is None:
             raise RuntimeError("call setup('predict') before predict_dataloader()")
-        world, rank = self._topology()
+        world, rank = trainer_topology(self._trainer())
         sampler = ShardedSequentialBatchSampler(
             len(self.predict_dataset), self.batch_size, num_replicas=world, rank=rank
         )
@@ -358,36 +353,30 @@ class MultiExperimentDataModule(pl.LightningDataModule):
             self._train_batches.load_state_dict(state_dict)
 
     # --------------------------------------------------------- transforms
-    def _is_training(self) -> bool:
-        trainer = getattr(self, "trainer", None)
-        return trainer is None or bool(trainer.training)
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """Run :attr:`pipeline` on the batch: normalize, (training) augment, crop, drop channels.
 
-    def _generator(self, dataloader_idx: int) -> torch.Generator:
-        trainer = getattr(self, "trainer", None)
+        Training mode is the trainer's (``trainer.training``); with no trainer attached the
+        batch is treated as a training batch. Random steps draw from
+        ``pipeline.generator(epoch, step, rank, dataloader_idx)``. The ``*_norm_meta`` entries
+        are consumed, so the model only sees tensors.
+        """
+        if not isinstance(batch, dict):  # e.g. the model summary's example input
+            return batch
+        trainer = self._trainer()
         epoch = step = 0
         if trainer is not None:
             epoch = trainer.current_epoch
             step = trainer.fit_loop.epoch_loop.batch_progress.current.ready
-        world, rank = self._topology()
-        generator = torch.Generator()
-        generator.manual_seed(hash((self.seed, epoch, step, rank, dataloader_idx)) & (2**63 - 1))
-        return generator
-
-    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
-        """Normalize, then (training) augment, centre-crop, then (training) drop channels.
-
-        Training mode is the trainer's (``trainer.training``); with no trainer attached the
-        batch is treated as a training batch. The ``*_norm_meta`` entries are consumed, so the
-        model only sees tensors.
-        """
-        if not isinstance(batch, dict):  # e.g. the model summary's example input
-            return batch
-        return self.transform_batch(batch, self._is_training(), self._generator(dataloader_idx))
+        _, rank = trainer_topology(trainer)
+        training = trainer is None or bool(trainer.training)
+        generator = self.pipeline.generator(epoch, step, rank, dataloader_idx)
+        return self.pipeline(batch, training, generator)
 
     def transform_batch(
         self, batch: dict, training: bool, generator: torch.Generator | None = None
     ) -> dict:
-        """Apply the device-side transforms to a batch from this datamodule's loaders.
+        """Apply the device-side transforms (:attr:`pipeline`) to a batch of these loaders.
 
         Parameters
         ----------
@@ -399,21 +388,4 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         generator : torch.Generator, optional
             CPU generator of the random transforms (default: seeded from ``seed``).
         """
-        if generator is None:
-            generator = torch.Generator().manual_seed(self.seed)
-        for key in ("anchor", "positive", "negative"):
-            if key not in batch:
-                continue
-            x = batch[key]
-            meta = batch.pop(f"{key}_norm_meta", None)
-            for transform in self.normalizations:
-                x = transform(x, norm_meta=meta, generator=generator)
-            if training:
-                for transform in self.augmentations:
-                    x = transform(x, norm_meta=meta, generator=generator)
-            x = self._crop(x)
-            if training and self._dropout is not None:
-                self._dropout.generator = generator
-                x = self._dropout(x)
-            batch[key] = x
-        return batch
+        return self.pipeline(batch, training, generator)

@@ -8,9 +8,6 @@ file, the experiment, the field and the bad value.
 
 from __future__ import annotations
 
-import difflib
-import math
-import numbers
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from dynaclr.cell_index.tau import tau_range_frames
 from dynaclr.experiment_config import (
     EXPERIMENT_FIELDS,
     REQUIRED_FIELDS,
@@ -25,22 +23,10 @@ from dynaclr.experiment_config import (
     ExperimentConfig,
     MissingPathError,
 )
-from viscy_data.readers import PlateInfo, read_plate
+from viscy_data.messages import unknown_names_message
+from viscy_data.readers import PlateInfo, is_url, read_plate
 
 __all__ = ["ConfigError", "ExperimentConfig", "ExperimentRegistry", "MissingPathError"]
-
-
-def _is_url(path: str) -> bool:
-    return "://" in path
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _round_half_up(value: float) -> int:
-    """Round to the nearest integer, halves up; tolerant of float noise (2.4999999 -> 3)."""
-    return math.floor(value + 0.5 + 1e-9)
 
 
 class ExperimentRegistry:
@@ -99,7 +85,7 @@ class ExperimentRegistry:
         where = f"experiment {exp.name!r}"
         for key in ("data_path", "tracks_path"):
             path = getattr(exp, key)
-            if not _is_url(path) and not Path(path).exists():
+            if not is_url(path) and not Path(path).exists():
                 raise MissingPathError(f"{where}: {key} {path!r} does not exist")
         try:
             plate = read_plate(exp.data_path)
@@ -199,7 +185,12 @@ class ExperimentRegistry:
             return self._by_name[name]
         except KeyError:
             raise KeyError(
-                f"no experiment named {name!r}; known experiments: {list(self._by_name)}"
+                unknown_names_message(
+                    f"no experiment named {name!r}",
+                    [name],
+                    self._by_name,
+                    known_label="known experiments",
+                )
             ) from None
 
     @property
@@ -215,9 +206,12 @@ class ExperimentRegistry:
             for exp in self.experiments
         }
 
-    def tau_range_frames(self, name: str, tau_range_hours: Sequence[float]) -> tuple[int, int]:
+    def tau_range_frames(
+        self, name: str, tau_range_hours: Sequence[float], *, parameter: str = "tau_range_hours"
+    ) -> tuple[int, int]:
         """Convert a positive-offset window in hours into frames of one experiment.
 
+        The rule is :func:`dynaclr.cell_index.tau.tau_range_frames`:
         ``min = max(1, round_half_up(min_h * 60 / interval))`` and
         ``max = round_half_up(max_h * 60 / interval)``; tau 0 (the anchor's own frame) is
         never allowed.
@@ -228,6 +222,8 @@ class ExperimentRegistry:
             Experiment name.
         tau_range_hours : pair of float
             ``(min_hours, max_hours)``, 0 <= min <= max.
+        parameter : str, default "tau_range_hours"
+            Name of the window in the caller's API, used in error messages.
 
         Returns
         -------
@@ -238,7 +234,7 @@ class ExperimentRegistry:
         ------
         ConfigError
             When the window is malformed or holds no whole frame >= 1 for this experiment's
-            interval (the message names the experiment and its interval).
+            interval (the message names the YAML file, the experiment and its interval).
 
         Examples
         --------
@@ -247,29 +243,13 @@ class ExperimentRegistry:
         (2, 6)
         """
         exp = self.get_experiment(name)
-        if (
-            isinstance(tau_range_hours, str)
-            or not isinstance(tau_range_hours, Sequence)
-            or len(tau_range_hours) != 2
-            or not all(_is_number(h) and math.isfinite(h) and h >= 0 for h in tau_range_hours)
-            or tau_range_hours[0] > tau_range_hours[1]
-        ):
-            raise ConfigError(
-                f"tau_range_hours must be a pair (min_hours, max_hours) with "
-                f"0 <= min <= max, got {tau_range_hours!r}"
-            )
-        low_h, high_h = tau_range_hours
-        low = max(1, _round_half_up(low_h * 60.0 / exp.interval_minutes))
-        high = _round_half_up(high_h * 60.0 / exp.interval_minutes)
-        if high < low:
-            source = f"{self.yaml_path}: " if self.yaml_path is not None else ""
-            raise ConfigError(
-                f"{source}experiment {name!r} (interval_minutes={exp.interval_minutes}): "
-                f"tau_range_hours={tuple(tau_range_hours)!r} holds no offset of at least one "
-                f"frame (frames {low}..{high}); raise the maximum to at least "
-                f"{exp.interval_minutes / 60:.4g} hours"
-            )
-        return low, high
+        return tau_range_frames(
+            tau_range_hours,
+            exp.interval_minutes,
+            parameter=parameter,
+            experiment=name,
+            source=self.yaml_path,
+        )
 
 
 def _config_from_entry(index: int, entry: Any, folder: Path) -> ExperimentConfig:
@@ -281,10 +261,15 @@ def _config_from_entry(index: int, entry: Any, folder: Path) -> ExperimentConfig
         where += f" ({entry['name']!r})"
     unknown = [str(k) for k in entry if k not in EXPERIMENT_FIELDS]
     if unknown:
-        hints = {k: difflib.get_close_matches(k, EXPERIMENT_FIELDS, n=1) for k in unknown}
-        hint = "; ".join(f"{k!r}: did you mean {v[0]!r}?" for k, v in hints.items() if v)
-        hint = f". {hint}" if hint else ""
-        raise ConfigError(f"{where}: unknown keys {unknown}. Valid keys: {EXPERIMENT_FIELDS}{hint}")
+        raise ConfigError(
+            unknown_names_message(
+                f"{where}: unknown keys {unknown}",
+                unknown,
+                EXPERIMENT_FIELDS,
+                known_label="Valid keys",
+                sep=". ",
+            )
+        )
     missing = [k for k in REQUIRED_FIELDS if k not in entry]
     if missing:
         raise ConfigError(
@@ -293,7 +278,7 @@ def _config_from_entry(index: int, entry: Any, folder: Path) -> ExperimentConfig
     values = dict(entry)
     for key in ("data_path", "tracks_path"):
         value = values[key]
-        if isinstance(value, str) and value and not _is_url(value):
+        if isinstance(value, str) and value and not is_url(value):
             candidate = Path(value).expanduser()
             values[key] = os.path.normpath(folder / candidate)
     return ExperimentConfig(**values)

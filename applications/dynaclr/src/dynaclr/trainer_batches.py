@@ -1,9 +1,10 @@
-"""Keep the batch sampler's epoch and resume position in step with the Lightning trainer.
+"""Batches driven by the Lightning trainer: its epoch, its rank, the batches it consumed.
 
 Lightning never calls ``set_epoch`` on a custom ``batch_sampler``, and a loader only knows how
-many batches it handed out (some of them prefetched, not trained on). These wrappers take the
-epoch from ``trainer.current_epoch`` each time an epoch's iterator is created, and the resume
-position from the batches the training loop actually consumed.
+many batches it handed out (some of them prefetched, not trained on). These adapters take the
+epoch from ``trainer.current_epoch`` each time an epoch's iterator is created, the resume
+position from the batches the training loop actually consumed, and the DDP topology from the
+trainer (:func:`trainer_topology`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from torch.utils.data import Sampler
 
 from viscy_data import FlexibleBatchSampler, ThreadDataLoader
 
-__all__ = ["FixedEpochBatches", "TrainLoader", "TrainerSyncedBatches"]
+__all__ = ["FixedEpochBatches", "TrainLoader", "TrainerSyncedBatches", "trainer_topology"]
+
+
+def trainer_topology(trainer: Any) -> tuple[int, int]:
+    """``(world_size, global_rank)`` of ``trainer``; ``(1, 0)`` when no trainer is attached."""
+    if trainer is None:
+        return 1, 0
+    return int(getattr(trainer, "world_size", 1)), int(getattr(trainer, "global_rank", 0))
 
 
 class TrainerSyncedBatches(Sampler[list[int]]):

@@ -2,7 +2,8 @@
 
 A batch of anchor positions becomes, in a few vectorised steps::
 
-    positions -> tracks rows -> tau per sample (keyed draw) -> positive rows (the index's rule)
+    positions -> tracks rows -> keyed uniforms (seed, epoch, position)
+              -> positive rows (the index's rule and draw, ``MultiExperimentIndex.draw_positives``)
               -> one concurrent tensorstore read of all anchor and positive patches
               -> {"anchor", "positive", "anchor_norm_meta", "positive_norm_meta"}
 """
@@ -13,15 +14,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import polars as pl
 import torch
 from torch.utils.data import Dataset
 
-from dynaclr.cell_index.build import MultiExperimentIndex
-from dynaclr.cell_index.tau import tau_probabilities
-from dynaclr.norm_meta import NormTable
+from dynaclr.cell_index.borders import patch_corner
+from dynaclr.cell_index.index import MultiExperimentIndex
 from viscy_data.keyed_random import keyed_uniform
-from viscy_data.readers import PatchReader, PendingPatches, tensorstore_spec
+from viscy_data.normalization import NormTable
+from viscy_data.readers import PatchReader, PatchRequest, PendingPatches, tensorstore_spec
 
 __all__ = ["INDEX_COLUMNS", "MultiExperimentTripletDataset", "PendingBatch"]
 
@@ -136,26 +136,10 @@ class MultiExperimentTripletDataset(Dataset):
         )
         self._t = tracks.get_column("t").to_numpy().astype(np.int64)
         height, width = index.yx_patch_size
-        self._y0 = tracks.get_column("y_clamp").to_numpy().astype(np.int64) - height // 2
-        self._x0 = tracks.get_column("x_clamp").to_numpy().astype(np.int64) - width // 2
-        self._tau_cdf, self._tau_min = self._tau_tables(tracks, experiments)
+        self._y0 = patch_corner(tracks.get_column("y_clamp").to_numpy(), height)
+        self._x0 = patch_corner(tracks.get_column("x_clamp").to_numpy(), width)
         present = [c for c in INDEX_COLUMNS if c in tracks.columns]
         self._identifiers = tracks.select(present) if not fit else None
-
-    def _tau_tables(self, tracks: pl.DataFrame, experiments: list[str]):
-        """Per-row cumulative tau probabilities (padded with 1.0) and minimum offsets."""
-        names = sorted(set(experiments))
-        ranges = [self.index.tau_frames(name) for name in names]
-        width = max(hi - lo + 1 for lo, hi in ranges)
-        cdf = np.ones((len(names), width))
-        for i, (lo, hi) in enumerate(ranges):
-            cdf[i, : hi - lo + 1] = np.cumsum(tau_probabilities(lo, hi, self.tau_decay_rate))
-        cdf[:, -1] = 1.0
-        exp_code = (
-            tracks.get_column("experiment").cast(pl.String).replace_strict(names, range(len(names)))
-        ).to_numpy()
-        self._tau_max = np.array([hi for _, hi in ranges])[exp_code]
-        return cdf[exp_code], np.array([lo for lo, _ in ranges])[exp_code]
 
     def check_normalization(self, transforms: Sequence[Any]) -> None:
         """Fail before training when a transform needs statistics some observation lacks.
@@ -231,6 +215,9 @@ class MultiExperimentTripletDataset(Dataset):
     def positive_rows(self, positions: np.ndarray) -> np.ndarray:
         """Rows of ``index.tracks`` used as positives for the anchors at ``positions``.
 
+        The draw is keyed on ``(seed, epoch, position)`` and made by the index
+        (:meth:`MultiExperimentIndex.draw_positives`).
+
         Raises
         ------
         RuntimeError
@@ -238,52 +225,21 @@ class MultiExperimentTripletDataset(Dataset):
             index); names the experiment, FOV, track and frame.
         """
         positions = np.asarray(positions, dtype=np.int64)
-        anchors = self.rows[positions]
-        n = anchors.size
         u_tau = keyed_uniform(self.seed, _TAU_STREAM, positions, self.epoch)
-        drawn = (u_tau[:, None] >= self._tau_cdf[anchors]).sum(axis=1)
-        drawn = self._tau_min[anchors] + drawn
-        # Try every offset in range at once, ordered by distance to the drawn one.
-        width = self._tau_cdf.shape[1]
-        shifts = np.arange(-(width - 1), width)
-        order = np.argsort(np.abs(shifts) * 2 + (shifts > 0), kind="stable")
-        taus = drawn[:, None] + shifts[order][None, :]
-        in_range = (taus >= self._tau_min[anchors][:, None]) & (
-            taus <= self._tau_max[anchors][:, None]
-        )
-        sample, rank = np.nonzero(in_range)
-        cand_i, cand_rows = self.index.positive_candidates(anchors[sample], taus[sample, rank])
-        if cand_i.size:
-            cand_sample, cand_rank = sample[cand_i], rank[cand_i]
-            best = np.full(n, np.iinfo(np.int64).max)
-            np.minimum.at(best, cand_sample, cand_rank)
-            keep = cand_rank == best[cand_sample]
-            cand_sample, cand_rows = cand_sample[keep], cand_rows[keep]
-        else:
-            cand_sample = cand_i
-        counts = np.bincount(cand_sample, minlength=n)
-        if (counts == 0).any():
-            bad = int(anchors[np.argmax(counts == 0)])
-            row = self.index.tracks.row(bad, named=True)
-            raise RuntimeError(
-                f"no positive found for experiment {row['experiment']!r}, FOV "
-                f"{row['fov_name']!r}, track {row['track_id']}, frame {row['t']} at any offset "
-                f"in {self.index.tau_frames(row['experiment'])} frames; the tracks changed "
-                "after the index was built: rebuild it."
-            )
-        order = np.argsort(cand_sample, kind="stable")
-        cand_rows = cand_rows[order]
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         u_pick = keyed_uniform(self.seed, _PICK_STREAM, positions, self.epoch)
-        return cand_rows[starts + np.floor(u_pick * counts).astype(np.int64)]
+        return self.index.draw_positives(self.rows[positions], u_tau, u_pick, self.tau_decay_rate)
 
     def _read_async(self, rows: np.ndarray) -> PendingPatches:
-        return self.reader.read_async(*self._read_args(rows))
+        return self.reader.read_async(*self.patch_request(rows))
 
-    def _read_args(self, rows: np.ndarray) -> tuple:
-        """Arguments of :meth:`PatchReader.read_async` for the patches of ``rows``."""
+    def patch_request(self, rows: np.ndarray) -> PatchRequest:
+        """What to read for the patches of ``rows`` (rows of ``index.tracks``), unread.
+
+        ``dataset.reader.read(*request)`` reads them; ``dataset.reader.view(request)`` gives
+        the tensorstore view (benchmarks use it to time tensorstore alone).
+        """
         codes = self._fov_code[rows].tolist()
-        return (
+        return PatchRequest(
             [self._keys[c] for c in codes],
             self._t[rows],
             [self._channels[c] for c in codes],

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from dynaclr.cell_index.borders import normalize_z_range
-from dynaclr.cell_index.table import CellIndexTables, build_cell_index
+from dynaclr.cell_index.build import CellIndexTables, build_cell_index
 from dynaclr.registry import ExperimentConfig
 from viscy_data.testing import write_hcs_plate
 

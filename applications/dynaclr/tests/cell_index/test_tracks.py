@@ -5,9 +5,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from dynaclr.cell_index.track_values import check_track_values, coerce_track_columns
 from dynaclr.cell_index.tracks import (
-    check_track_values,
-    coerce_track_columns,
     find_fov_tracks_file,
     read_experiment_tracks,
     read_tracks_file,

@@ -175,7 +175,7 @@ def test_hcl_beta_is_the_single_source_of_the_loss_beta(tmp_path, demo_yaml, cap
 
 
 def test_saved_config_round_trips_every_datamodule_argument(demo_fit, tmp_path):
-    from dynaclr.inspect_batches import _without_run_keys
+    from dynaclr.cli.inspect import _without_run_keys
 
     _, _, text = demo_fit
     saved = _printed(text, "config")

@@ -5,8 +5,8 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 
+from dynaclr.cli.embeddings_writer import EmbeddingWriter
 from dynaclr.datamodule import MultiExperimentDataModule
-from dynaclr.prediction_writer import EmbeddingWriter
 from viscy_models import ContrastiveEncoder, ContrastiveModule
 
 
@@ -91,7 +91,7 @@ def test_embeddings_write_under_pandas_3_string_inference(tmp_path):
     import pandas as pd
     import polars
 
-    from dynaclr.prediction_writer import write_embeddings
+    from dynaclr.cli.embeddings_writer import write_embeddings
 
     tracks = polars.DataFrame(
         {"experiment": ["a", "b", None], "fov_name": ["A/1/0", "B/2/1", "A/1/0"], "t": [0, 1, 2]}

@@ -1,21 +1,28 @@
-"""Step 2: tracks -> multi-experiment cell index (polars), lineages, positives, tau.
+"""Step 2: tracks -> multi-experiment cell index (polars): lineages, positives, tau.
 
 Modules, in build order::
 
-    tracks.py     read per-FOV CSVs or one table; check columns and values
-    lineage.py    parent links, root ancestors (pointer jumping), ancestry pairs
-    borders.py    patch / z-range checks, crop centres shifted inward
-    positives.py  the positive rule: (track or descendant, t + tau) lookups, valid anchors
-    tau.py        sample_tau: decaying weights over the tau range in frames
-    table.py      build_cell_index: the pure build from tracks already in memory
-    fovs.py       FOV selection from the registry (conditions, include/exclude filters)
-    build.py      MultiExperimentIndex: registry + files -> index
+    tracks.py        read per-FOV CSVs or one table from disk
+    track_values.py  required columns, numeric coercion, per-row checks
+    lineage.py       parent links, root ancestors (pointer jumping), ancestry pairs
+    borders.py       patch / z-range checks, crop centres shifted inward, patch corners
+    tau.py           tau window hours -> frames, decaying weights, draws
+    positives.py     the positive rule (track or descendant at t + tau) AND the draw
+    build.py         build_cell_index: the pure build from tracks already in memory
+    fovs.py          FOV selection from the registry (conditions, include/exclude filters)
+    index.py         MultiExperimentIndex: registry + files -> index
 """
 
-from dynaclr.cell_index.build import MultiExperimentIndex
+from dynaclr.cell_index.build import CellIndexTables, build_cell_index
+from dynaclr.cell_index.index import MultiExperimentIndex
 from dynaclr.cell_index.positives import PositiveLookup
-from dynaclr.cell_index.table import CellIndexTables, build_cell_index
-from dynaclr.cell_index.tau import sample_tau, sample_taus, tau_probabilities
+from dynaclr.cell_index.tau import (
+    sample_tau,
+    sample_taus,
+    tau_probabilities,
+    tau_range_frames,
+    taus_from_uniform,
+)
 
 __all__ = [
     "CellIndexTables",
@@ -25,4 +32,6 @@ __all__ = [
     "sample_tau",
     "sample_taus",
     "tau_probabilities",
+    "tau_range_frames",
+    "taus_from_uniform",
 ]

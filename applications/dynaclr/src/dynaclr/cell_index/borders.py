@@ -9,18 +9,26 @@ the patch always fits and cells near the edge are kept, shifted inward. Centroid
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
 
+from dynaclr.cell_index.track_values import locate
+
 __all__ = [
     "check_fov_shapes",
+    "check_some_inside",
     "crop_centres",
     "inside_image",
     "normalize_patch",
     "normalize_z_range",
+    "patch_corner",
+    "report_outside",
 ]
+
+_logger = logging.getLogger(__name__)
 
 
 def normalize_z_range(z_range: slice | Sequence[int]) -> slice:
@@ -133,3 +141,49 @@ def crop_centres(coord: np.ndarray, size: np.ndarray, patch: int) -> np.ndarray:
     """
     half = patch // 2
     return np.clip(np.floor(coord), half, size - patch + half).astype(np.int32)
+
+
+def patch_corner(centre: np.ndarray, patch: int) -> np.ndarray:
+    """First pixel of a patch of size ``patch`` around an integer crop centre: ``c - patch // 2``.
+
+    Examples
+    --------
+    >>> patch_corner(np.array([16, 50]), 32).tolist()
+    [0, 34]
+    """
+    return np.asarray(centre, dtype=np.int64) - patch // 2
+
+
+def report_outside(keep: np.ndarray, exp_idx: np.ndarray, exp_names: list[str]) -> dict:
+    """Warn per experiment about dropped centroids; return ``experiment -> dropped count``."""
+    total = np.bincount(exp_idx, minlength=len(exp_names))
+    dropped = np.bincount(exp_idx[~keep], minlength=len(exp_names))
+    for i, name in enumerate(exp_names):
+        if dropped[i]:
+            _logger.warning(
+                "Experiment %r: dropped %d of %d observations whose centroid lies outside "
+                "the image.",
+                name,
+                dropped[i],
+                total[i],
+            )
+    return {name: int(dropped[i]) for i, name in enumerate(exp_names)}
+
+
+def check_some_inside(keep, fov_idx, exp_of_fov, fovs, fov_labels, sources, yx) -> None:
+    """Raise for the first experiment whose centroids all lie outside, naming files and sizes."""
+    exp_idx = exp_of_fov[fov_idx]
+    kept = np.bincount(exp_idx[keep], minlength=int(exp_of_fov.max(initial=0)) + 1)
+    lost = np.flatnonzero(kept[exp_idx] == 0)
+    if not lost.size:
+        return
+    r = int(lost[0])
+    experiment, fov_name = fov_labels[fov_idx[r]]
+    row = fovs.row(int(fov_idx[r]), named=True)
+    raise ValueError(
+        f"Experiment {experiment!r}: all {int((exp_idx == exp_idx[r]).sum())} cell centroids "
+        f"lie outside the images, e.g. y={float(yx[0][r]):g}, x={float(yx[1][r]):g} in "
+        f"{locate(sources, experiment, fov_name)}, whose image in {row['store_path']} is "
+        f"{row['image_height']} x {row['image_width']} pixels (height x width); check that y/x "
+        "are in pixels of the full-resolution array (not swapped, not in micrometres)."
+    )

@@ -1,4 +1,4 @@
-"""Pure index build: already-read tracks + FOV and experiment metadata -> cell index.
+"""Step 2b: the pure build, tracks already in memory + FOV and experiment tables -> cell index.
 
 No file I/O happens here, so benchmarks and tests can feed synthetic tables. All steps are
 vectorised (polars sorts and joins, numpy gathers); loops run over FOVs or generations only.
@@ -6,22 +6,35 @@ vectorised (polars sorts and joins, numpy gathers); loops run over FOVs or gener
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
-from dynaclr.cell_index.borders import check_fov_shapes, crop_centres, inside_image
-from dynaclr.cell_index.lineage import ancestry, find_roots, link_parents, parents_per_track
+from dynaclr.cell_index.borders import (
+    check_fov_shapes,
+    check_some_inside,
+    crop_centres,
+    inside_image,
+    report_outside,
+)
+from dynaclr.cell_index.lineage import (
+    ancestry,
+    find_roots,
+    link_parents,
+    parents_per_track,
+    raise_cycle,
+)
 from dynaclr.cell_index.positives import PositiveLookup
-from dynaclr.cell_index.tracks import (
+from dynaclr.cell_index.track_values import (
     OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
+    check_frames,
     check_track_values,
     coerce_track_columns,
     locate,
+    number_tracks,
 )
 
 __all__ = [
@@ -32,7 +45,6 @@ __all__ = [
     "build_cell_index",
 ]
 
-_logger = logging.getLogger(__name__)
 
 FOV_COLUMNS = (
     "experiment",
@@ -125,22 +137,6 @@ def _fov_index(tracks: pl.DataFrame, fovs: pl.DataFrame) -> np.ndarray:
     return order[pos].astype(np.int32)
 
 
-def _raise_cycle(parent, cyclic, fov_idx, track_id, fov_labels, sources) -> None:
-    g = int(np.flatnonzero(cyclic)[0])
-    seen: list[int] = []
-    while g not in seen and len(seen) < 20:  # walk up to show the loop, bounded
-        seen.append(g)
-        g = int(parent[g])
-    loop = [int(track_id[k]) for k in seen[seen.index(g) :]] if g in seen else []
-    experiment, fov_name = fov_labels[fov_idx[seen[0]]]
-    raise ValueError(
-        f"{locate(sources, experiment, fov_name)}: parent_track_id links form a cycle "
-        f"(track ids {loop or [int(track_id[k]) for k in seen]} lead back to themselves); "
-        f"{int(cyclic.sum())} track(s) are in or below a cycle. A lineage must end at a root "
-        "whose parent_track_id is -1."
-    )
-
-
 def build_cell_index(
     tracks: pl.DataFrame,
     fovs: pl.DataFrame,
@@ -192,7 +188,7 @@ def build_cell_index(
     # 1. one sort by (fov, track, t); tracks numbered densely in that order
     order, fov_idx = _sort_rows(tracks, fovs)
     track_id, t = _column(tracks, "track_id", order), _column(tracks, "t", order)
-    gid, starts = _number_tracks(fov_idx, track_id, t, fov_labels, sources)
+    gid, starts = number_tracks(fov_idx, track_id, t, fov_labels, sources)
 
     # 2. lineage: one parent per track, resolved within its FOV; roots by pointer jumping
     parent_tid, conflicting = parents_per_track(_column(tracks, "parent_track_id", order), starts)
@@ -207,16 +203,16 @@ def build_cell_index(
     parent = link_parents(track_fov, track_tid, parent_tid, fov_labels, sources)
     root, cyclic = find_roots(parent)
     if cyclic.any():
-        _raise_cycle(parent, cyclic, track_fov, track_tid, fov_labels, sources)
+        raise_cycle(parent, cyclic, track_fov, track_tid, fov_labels, sources)
 
     # 3. frames and borders
-    _check_frames(fovs, fov_idx, t, gid, track_tid, fov_labels, sources)
+    check_frames(fovs, fov_idx, t, gid, track_tid, fov_labels, sources)
     height = fovs["image_height"].cast(pl.Int32).to_numpy()[fov_idx]
     width = fovs["image_width"].cast(pl.Int32).to_numpy()[fov_idx]
     y, x = _column(tracks, "y", order), _column(tracks, "x", order)
     keep = inside_image(y, x, height, width)
-    dropped = _report_outside(keep, exp_of_fov[fov_idx], exp_names)
-    _check_some_inside(keep, fov_idx, exp_of_fov, fovs, fov_labels, sources, (y, x))
+    dropped = report_outside(keep, exp_of_fov[fov_idx], exp_names)
+    check_some_inside(keep, fov_idx, exp_of_fov, fovs, fov_labels, sources, (y, x))
     y_clamp = crop_centres(y[keep], height[keep], yx_patch_size[0])
     x_clamp = crop_centres(x[keep], width[keep], yx_patch_size[1])
     del y, x
@@ -282,32 +278,6 @@ def _sort_rows(tracks: pl.DataFrame, fovs: pl.DataFrame) -> tuple[np.ndarray, np
     return order, fov_of_row[order]
 
 
-def _number_tracks(fov_idx, track_id, t, fov_labels, sources) -> tuple[np.ndarray, np.ndarray]:
-    """Dense global track ids of sorted rows and the first row of each track."""
-    new_track = np.ones(t.size, bool)
-    new_track[1:] = (fov_idx[1:] != fov_idx[:-1]) | (track_id[1:] != track_id[:-1])
-    repeated = np.flatnonzero(~new_track[1:] & (t[1:] == t[:-1])) + 1
-    if repeated.size:
-        r = int(repeated[0])
-        raise ValueError(
-            f"{locate(sources, *fov_labels[fov_idx[r]])}: {repeated.size} duplicate "
-            f"(track_id, t) row(s), e.g. track {int(track_id[r])} at t={int(t[r])}. Each track "
-            "has at most one observation per frame."
-        )
-    return np.cumsum(new_track, dtype=np.int64) - 1, np.flatnonzero(new_track)
-
-
-def _check_frames(fovs, fov_idx, t, gid, track_tid, fov_labels, sources) -> None:
-    late = np.flatnonzero(t >= fovs["n_frames"].cast(pl.Int64).to_numpy()[fov_idx])
-    if late.size:
-        r = int(late[0])
-        raise ValueError(
-            f"{locate(sources, *fov_labels[fov_idx[r]])}: {late.size} observation(s) at frames "
-            f"beyond the store's {int(fovs['n_frames'][int(fov_idx[r])])} frames, e.g. track "
-            f"{int(track_tid[gid[r]])} at t={int(t[r])}. Tracks and images disagree."
-        )
-
-
 def _experiment_of_fov(fovs: pl.DataFrame, exp_names: list[str]) -> np.ndarray:
     position = {name: i for i, name in enumerate(exp_names)}
     labels = fovs["experiment"].cast(pl.String).to_list()
@@ -315,38 +285,3 @@ def _experiment_of_fov(fovs: pl.DataFrame, exp_names: list[str]) -> np.ndarray:
     if unknown:
         raise ValueError(f"fovs name experiment(s) {unknown!r} missing from experiments.")
     return np.array([position[name] for name in labels], dtype=np.int64)
-
-
-def _report_outside(keep: np.ndarray, exp_idx: np.ndarray, exp_names: list[str]) -> dict:
-    """Warn per experiment about dropped centroids; return ``experiment -> dropped count``."""
-    total = np.bincount(exp_idx, minlength=len(exp_names))
-    dropped = np.bincount(exp_idx[~keep], minlength=len(exp_names))
-    for i, name in enumerate(exp_names):
-        if dropped[i]:
-            _logger.warning(
-                "Experiment %r: dropped %d of %d observations whose centroid lies outside "
-                "the image.",
-                name,
-                dropped[i],
-                total[i],
-            )
-    return {name: int(dropped[i]) for i, name in enumerate(exp_names)}
-
-
-def _check_some_inside(keep, fov_idx, exp_of_fov, fovs, fov_labels, sources, yx) -> None:
-    """Raise for the first experiment whose centroids all lie outside, naming files and sizes."""
-    exp_idx = exp_of_fov[fov_idx]
-    kept = np.bincount(exp_idx[keep], minlength=int(exp_of_fov.max(initial=0)) + 1)
-    lost = np.flatnonzero(kept[exp_idx] == 0)
-    if not lost.size:
-        return
-    r = int(lost[0])
-    experiment, fov_name = fov_labels[fov_idx[r]]
-    row = fovs.row(int(fov_idx[r]), named=True)
-    raise ValueError(
-        f"Experiment {experiment!r}: all {int((exp_idx == exp_idx[r]).sum())} cell centroids "
-        f"lie outside the images, e.g. y={float(yx[0][r]):g}, x={float(yx[1][r]):g} in "
-        f"{locate(sources, experiment, fov_name)}, whose image in {row['store_path']} is "
-        f"{row['image_height']} x {row['image_width']} pixels (height x width); check that y/x "
-        "are in pixels of the full-resolution array (not swapped, not in micrometres)."
-    )

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from dynaclr.cell_index.table import EXPERIMENT_COLUMNS, FOV_COLUMNS
+from dynaclr.cell_index.build import EXPERIMENT_COLUMNS, FOV_COLUMNS
+from viscy_data.messages import unknown_names_message
 from viscy_data.readers import FOVInfo, PlateInfo, read_plate
 
 __all__ = ["FOVSelection", "select_fovs"]
@@ -31,9 +32,9 @@ class FOVSelection:
     fovs : dict
         ``(experiment, fov_name) -> FOVInfo``, experiments in registry order, FOVs sorted.
     table : polars.DataFrame
-        One row per FOV with :data:`dynaclr.cell_index.table.FOV_COLUMNS`, same order.
+        One row per FOV with :data:`dynaclr.cell_index.build.FOV_COLUMNS`, same order.
     experiments : polars.DataFrame
-        One row per experiment with :data:`dynaclr.cell_index.table.EXPERIMENT_COLUMNS`.
+        One row per experiment with :data:`dynaclr.cell_index.build.EXPERIMENT_COLUMNS`.
     plate_fov_names : dict
         ``experiment -> every FOV name of its plate`` (for checking tracks tables).
     """
@@ -161,6 +162,9 @@ def _check_known(names: set[str] | None, known: set[str], parameter: str, kind: 
     unknown = sorted((names or set()) - known)
     if unknown:
         raise ValueError(
-            f"{parameter} lists {unknown!r}, which no experiment's plate has as a {kind}; "
-            f"known: {sorted(known)[:20]!r}."
+            unknown_names_message(
+                f"{parameter} lists {unknown!r}, which no experiment's plate has as a {kind}",
+                unknown,
+                sorted(known),
+            )
         )

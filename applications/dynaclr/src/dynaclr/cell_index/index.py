@@ -2,7 +2,8 @@
 
 The steps::
 
-    ExperimentRegistry --select_fovs--> FOVs (conditions, shapes)
+    ExperimentRegistry --tau_range_frames--> tau window in frames per experiment
+                       --select_fovs--> FOVs (conditions, shapes)
                        --read_experiment_tracks--> tracks per experiment
                        --build_cell_index--> tracks table, valid anchors, positive lookup
 """
@@ -19,9 +20,11 @@ import numpy as np
 import polars as pl
 
 from dynaclr.cell_index.borders import normalize_patch, normalize_z_range
+from dynaclr.cell_index.build import build_cell_index
 from dynaclr.cell_index.fovs import select_fovs
-from dynaclr.cell_index.table import build_cell_index
+from dynaclr.cell_index.positives import draw_positives
 from dynaclr.cell_index.tracks import read_experiment_tracks
+from viscy_data.messages import unknown_names_message
 
 if TYPE_CHECKING:
     from dynaclr.registry import ExperimentRegistry
@@ -56,6 +59,9 @@ class MultiExperimentIndex:
     require_anchors : bool, default True
         Raise when no observation is a valid anchor. False for prediction, which embeds every
         observation and needs no positives (tracks shorter than the tau range are fine).
+    tau_parameter : str, default "tau_range_hours"
+        Name of the tau window in error messages: the name in the caller's API (the
+        DataModule passes ``"tau_range"``, its YAML key).
 
     Attributes
     ----------
@@ -94,6 +100,8 @@ class MultiExperimentIndex:
         include_wells: Sequence[str] | None = None,
         exclude_fovs: Sequence[str] | None = None,
         require_anchors: bool = True,
+        *,
+        tau_parameter: str = "tau_range_hours",
     ) -> None:
         tic = time.perf_counter()
         self.registry = registry
@@ -102,7 +110,7 @@ class MultiExperimentIndex:
         self.include_wells = None if include_wells is None else list(include_wells)
         self.exclude_fovs = None if exclude_fovs is None else list(exclude_fovs)
         self._tau = {
-            exp.name: tuple(registry.tau_range_frames(exp.name, tau_range_hours))
+            exp.name: registry.tau_range_frames(exp.name, tau_range_hours, parameter=tau_parameter)
             for exp in registry.experiments
         }
         self.tau_range_hours = tuple(tau_range_hours)
@@ -135,7 +143,7 @@ class MultiExperimentIndex:
         if require_anchors and not self._anchor_mask.any():
             raise ValueError(
                 f"No valid anchor: no observation has a positive {self._tau} frames later "
-                f"(tau_range_hours={self.tau_range_hours}) on its track or a descendant. "
+                f"({tau_parameter}={self.tau_range_hours}) on its track or a descendant. "
                 "Use a shorter tau range or longer tracks."
             )
         _logger.info(
@@ -168,7 +176,12 @@ class MultiExperimentIndex:
             return self._tau[experiment]
         except KeyError:
             raise KeyError(
-                f"no experiment named {experiment!r}; known experiments: {list(self._tau)}"
+                unknown_names_message(
+                    f"no experiment named {experiment!r}",
+                    [experiment],
+                    self._tau,
+                    known_label="known experiments",
+                )
             ) from None
 
     def tau_bounds(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -193,6 +206,35 @@ class MultiExperimentIndex:
             the positive's row in ``tracks``. Anchors without a candidate are absent.
         """
         return self._positives.candidates(anchor_rows, taus)
+
+    def draw_positives(
+        self, anchor_rows: np.ndarray, u_tau: np.ndarray, u_pick: np.ndarray, decay_rate: float
+    ) -> np.ndarray:
+        """One positive row of ``tracks`` per anchor, chosen by the given uniforms.
+
+        The draw is :func:`~dynaclr.cell_index.positives.draw_positives`: a tau from the
+        decaying weights (``u_tau``), the nearest tau in range with a positive when there is
+        none at it, and one of several candidates (``u_pick``).
+
+        Raises
+        ------
+        RuntimeError
+            When an anchor has no positive at any offset in range (the data changed under
+            the index); names the experiment, FOV, track and frame.
+        """
+        rows = draw_positives(
+            anchor_rows, u_tau, u_pick, decay_rate, self.tau_bounds, self.positive_candidates
+        )
+        if (rows < 0).any():
+            bad = int(np.asarray(anchor_rows)[np.argmax(rows < 0)])
+            row = self.tracks.row(bad, named=True)
+            raise RuntimeError(
+                f"no positive found for experiment {row['experiment']!r}, FOV "
+                f"{row['fov_name']!r}, track {row['track_id']}, frame {row['t']} at any offset "
+                f"in {self.tau_frames(row['experiment'])} frames; the tracks changed "
+                "after the index was built: rebuild it."
+            )
+        return rows
 
     def has_positive(self, anchor_rows: np.ndarray, tau_min, tau_max) -> np.ndarray:
         """Whether each anchor has a positive for some integer tau in ``[tau_min, tau_max]``."""

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from dynaclr.cell_index.tracks import Sources, locate
+from dynaclr.cell_index.track_values import Sources, locate
 
-__all__ = ["ancestry", "find_roots", "link_parents", "parents_per_track"]
+__all__ = ["ancestry", "find_roots", "link_parents", "parents_per_track", "raise_cycle"]
 
 _SHOW = 5
 
@@ -195,3 +195,20 @@ def ancestry(parent: np.ndarray) -> pl.DataFrame:
     track, ancestor = np.concatenate(tracks), np.concatenate(ancestors)
     order = np.argsort(track, kind="stable")
     return pl.DataFrame({"global_track_id": track[order], "ancestor_id": ancestor[order]})
+
+
+def raise_cycle(parent, cyclic, fov_idx, track_id, fov_labels, sources) -> None:
+    """Raise a ValueError that shows one parent-link cycle (track ids) and names its file."""
+    g = int(np.flatnonzero(cyclic)[0])
+    seen: list[int] = []
+    while g not in seen and len(seen) < 20:  # walk up to show the loop, bounded
+        seen.append(g)
+        g = int(parent[g])
+    loop = [int(track_id[k]) for k in seen[seen.index(g) :]] if g in seen else []
+    experiment, fov_name = fov_labels[fov_idx[seen[0]]]
+    raise ValueError(
+        f"{locate(sources, experiment, fov_name)}: parent_track_id links form a cycle "
+        f"(track ids {loop or [int(track_id[k]) for k in seen]} lead back to themselves); "
+        f"{int(cyclic.sum())} track(s) are in or below a cycle. A lineage must end at a root "
+        "whose parent_track_id is -1."
+    )

@@ -1,4 +1,4 @@
-"""The temporal positive rule, shared by anchor validity and positive lookup.
+"""The temporal positive rule, shared by anchor validity, positive lookup and the draw.
 
 The positive of an anchor (track k, frame t) at offset tau >= 1 is any observation at frame
 t + tau of track k itself or of a descendant of k (a daughter, granddaughter, ...). Never a
@@ -13,16 +13,24 @@ can still be a positive of some anchor on a: frames up to ``last frame of a + ta
 ``(k << 32) | (t + tau)`` in both arrays (binary searches), and an anchor is valid when a
 key of either array falls in ``[(k << 32) | (t + tau_min), (k << 32) | (t + tau_max)]``.
 Validity and lookup use these same arrays, so a valid anchor always has a positive.
+
+The draw (:func:`draw_positives`) picks one positive per anchor from uniforms keyed by the
+caller: a tau from the decaying weights (``tau.taus_from_uniform``); when the anchor has none
+at that tau, the nearest tau in range that has one (the shorter on a tie); among several
+candidates (two daughters), one at random.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-__all__ = ["PositiveLookup"]
+from dynaclr.cell_index.tau import taus_from_uniform
+
+__all__ = ["PositiveLookup", "draw_positives"]
 
 _SHIFT = np.int64(32)
 _FRAME_MASK = np.int64(2**32 - 1)
@@ -228,20 +236,61 @@ class PositiveLookup:
         return self.tau_min[track], self.tau_cap[track]
 
     def valid_anchor_mask(self, chunk: int = 1 << 20) -> np.ndarray:
-        """Whether each row has a positive for some tau in its track's tau range.
-
-        Parameters
-        ----------
-        chunk : int
-            Rows processed at once (bounds temporary memory).
-
-        Returns
-        -------
-        numpy.ndarray
-            bool per row of the tracks table.
-        """
+        """bool per row: has a positive at some tau of its track's range (``chunk`` rows a pass)."""
         mask = np.empty(self.n_rows, bool)
         for begin in range(0, self.n_rows, chunk):
             rows = np.arange(begin, min(begin + chunk, self.n_rows), dtype=np.int64)
             mask[rows] = self._has_positive(rows, *self.tau_bounds(rows))
         return mask
+
+
+def draw_positives(
+    anchor_rows: np.ndarray,
+    u_tau: np.ndarray,
+    u_pick: np.ndarray,
+    decay_rate: float,
+    tau_bounds: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    candidates: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
+    """One positive row per anchor, chosen by the given uniforms (see the module docstring).
+
+    Parameters
+    ----------
+    anchor_rows : numpy.ndarray
+        Row positions of anchors, shape ``(N,)``.
+    u_tau, u_pick : numpy.ndarray
+        Uniforms in ``[0, 1)`` per anchor: the tau draw and the pick among candidates.
+    decay_rate : float
+        Decay of the tau weights over each anchor's range (0 = uniform).
+    tau_bounds, candidates : callable
+        The rule's lookups: :meth:`PositiveLookup.tau_bounds` and ``.candidates``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 positive row per anchor; -1 where none exists at any tau in range.
+    """
+    anchor_rows = np.asarray(anchor_rows, dtype=np.int64)
+    n = anchor_rows.size
+    lo, hi = tau_bounds(anchor_rows)
+    drawn = taus_from_uniform(u_tau, lo, hi, decay_rate)
+    # Every offset in range at once, ranked by distance to the drawn one (shorter first).
+    width = int((hi - lo).max(initial=0)) + 1
+    shifts = np.arange(-(width - 1), width)
+    order = np.argsort(np.abs(shifts) * 2 + (shifts > 0), kind="stable")
+    taus = drawn[:, None] + shifts[order][None, :]
+    sample, rank = np.nonzero((taus >= lo[:, None]) & (taus <= hi[:, None]))
+    cand_i, cand_rows = candidates(anchor_rows[sample], taus[sample, rank])
+    cand_sample, cand_rank = sample[cand_i], rank[cand_i]
+    best = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(best, cand_sample, cand_rank)
+    keep = cand_rank == best[cand_sample]
+    cand_sample, cand_rows = cand_sample[keep], cand_rows[keep]
+    counts = np.bincount(cand_sample, minlength=n)
+    order = np.argsort(cand_sample, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    pick = starts + np.floor(np.asarray(u_pick) * counts).astype(np.int64)
+    rows = np.full(n, -1, dtype=np.int64)
+    found = counts > 0
+    rows[found] = cand_rows[order][pick[found]]
+    return rows

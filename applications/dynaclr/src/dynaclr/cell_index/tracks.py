@@ -1,24 +1,33 @@
-"""Read and validate cell tracking tables.
+"""Read cell tracking tables from disk (columns and values are checked in ``track_values``).
 
 Two layouts are accepted for one experiment:
 
 - per FOV: ``tracks_path/<row>/<col>/<fov>/`` holds exactly one ``*.csv``;
 - one table: ``tracks_path`` is a ``.csv`` or ``.parquet`` file with a ``fov_name`` column.
 
-Columns ``track_id, t, y, x`` are required; ``id, parent_track_id, parent_id, z`` are
-optional (a root's parent is -1 or empty). Other columns are kept as they are.
+See :mod:`dynaclr.cell_index.track_values` for the columns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
 
+from dynaclr.cell_index.track_values import (
+    OPTIONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    Sources,
+    check_track_values,
+    coerce_track_columns,
+    locate,
+)
+
 __all__ = [
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
+    "Sources",
     "check_track_values",
     "coerce_track_columns",
     "find_fov_tracks_file",
@@ -27,146 +36,8 @@ __all__ = [
     "read_tracks_file",
 ]
 
-REQUIRED_COLUMNS = ("track_id", "t", "y", "x")
-OPTIONAL_COLUMNS = ("id", "parent_track_id", "parent_id", "z")
-_INTEGER_COLUMNS = ("track_id", "t", "id", "parent_track_id", "parent_id")
-_FLOAT_COLUMNS = ("y", "x", "z")
 _TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
-_SHOW = 5  # offending rows quoted in an error message
-
-Sources = Mapping[tuple[str, str], str]
-
-
-def locate(sources: Sources | None, experiment: str | None, fov_name: str) -> str:
-    """Describe where a FOV's tracks came from, for error messages."""
-    where = f"FOV {fov_name!r}" if experiment is None else f"{experiment!r} FOV {fov_name!r}"
-    path = (sources or {}).get((experiment, fov_name))
-    return f"{path} ({where})" if path else where
-
-
-def _bad_values_error(source: str, column: str, raw: pl.Series, bad: pl.Series, kind: str):
-    rows = bad.arg_true().head(_SHOW).to_list()
-    values = [raw[i] for i in rows]
-    return ValueError(
-        f"{source}: column {column!r} must hold {kind}; found {values!r} at data row(s) {rows} "
-        f"({int(bad.sum())} bad value(s) in total). Fix the tracking table."
-    )
-
-
-def coerce_track_columns(df: pl.DataFrame, source: str) -> pl.DataFrame:
-    """Check the required columns and cast track columns to numeric dtypes.
-
-    ``track_id, t, id, parent_track_id, parent_id`` become Int64 (integral floats and numeric
-    strings are accepted); ``y, x, z`` become Float64. Missing or negative parents become -1
-    (root); ``parent_track_id`` is added as -1 when absent. Other columns are untouched.
-
-    Parameters
-    ----------
-    df : polars.DataFrame
-        One tracking table as read.
-    source : str
-        File (or description) named in error messages.
-
-    Raises
-    ------
-    ValueError
-        If a required column is missing or a track column holds non-numeric or, for integer
-        columns, non-integral values.
-    """
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{source}: missing required column(s) {missing}; found {df.columns}. A tracks "
-            f"table needs {list(REQUIRED_COLUMNS)} (optional: {list(OPTIONAL_COLUMNS)})."
-        )
-    casts = []
-    for column in _INTEGER_COLUMNS + _FLOAT_COLUMNS:
-        if column not in df.columns:
-            continue
-        raw = df[column]
-        integer = column in _INTEGER_COLUMNS
-        if raw.dtype == pl.String:
-            as_float = raw.str.strip_chars().cast(pl.Float64, strict=False)
-            bad = raw.is_not_null() & as_float.is_null()
-            if bad.any():
-                kind = "integers" if integer else "numbers"
-                raise _bad_values_error(source, column, raw, bad, kind)
-            as_int = raw.str.strip_chars().cast(pl.Int64, strict=False)
-            numeric = as_int if integer and as_int.null_count() == raw.null_count() else as_float
-        elif raw.dtype.is_numeric() or raw.dtype == pl.Null:
-            numeric = raw
-        else:
-            raise ValueError(
-                f"{source}: column {column!r} must be numeric, got dtype {raw.dtype} "
-                f"(first values {raw.head(3).to_list()!r})."
-            )
-        if integer and numeric.dtype.is_float():
-            finite = numeric.fill_nan(None)
-            bad = finite.is_not_null() & (finite != finite.round(0))
-            if bad.any():
-                raise _bad_values_error(source, column, raw, bad, "integers")
-            numeric = finite
-        casts.append(numeric.cast(pl.Int64 if integer else pl.Float64).alias(column))
-    out = df.with_columns(casts)
-    for parent in ("parent_track_id", "parent_id"):
-        if parent in out.columns and (out[parent].null_count() or (out[parent] < -1).any()):
-            out = out.with_columns(
-                pl.when(pl.col(parent) >= 0).then(pl.col(parent)).otherwise(-1).alias(parent)
-            )
-    if "parent_track_id" not in out.columns:
-        out = out.with_columns(pl.lit(-1, dtype=pl.Int64).alias("parent_track_id"))
-    return out
-
-
-def check_track_values(tracks: pl.DataFrame, sources: Sources | None = None) -> None:
-    """Reject missing ids, negative frames, NaN coordinates and self-parents.
-
-    Parameters
-    ----------
-    tracks : polars.DataFrame
-        Coerced tracks with a ``fov_name`` column (and ``experiment`` when several).
-    sources : mapping, optional
-        ``(experiment, fov_name) -> file`` named in messages.
-
-    Raises
-    ------
-    ValueError
-        Naming the file, FOV, column and the first offending tracks.
-    """
-    coords = [c for c in ("y", "x", "z") if c in tracks.columns]
-    checks = [
-        (
-            "track_id",
-            pl.col("track_id").is_null() | (pl.col("track_id") < 0),
-            "a missing or negative track_id",
-        ),
-        ("t", pl.col("t").is_null() | (pl.col("t") < 0), "a missing or negative frame t"),
-        *[
-            (
-                c,
-                pl.col(c).is_null() | pl.col(c).is_nan() | pl.col(c).is_infinite(),
-                f"a NaN, infinite or missing {c} coordinate",
-            )
-            for c in coords
-        ],
-        (
-            "parent_track_id",
-            pl.col("parent_track_id") == pl.col("track_id"),
-            "a parent_track_id equal to its own track_id (a track cannot be its own parent)",
-        ),
-    ]
-    flags = tracks.select([expr.alias(name) for name, expr, _ in checks])
-    for (column, _, what), flag in zip(checks, flags.iter_columns()):
-        if not flag.any():
-            continue
-        first = tracks.filter(flag).head(_SHOW)
-        exp = first["experiment"][0] if "experiment" in first.columns else None
-        shown = list(dict.fromkeys(("track_id", "t", column)))
-        raise ValueError(
-            f"{locate(sources, exp, first['fov_name'][0])}: {int(flag.sum())} row(s) with "
-            f"{what}, e.g. {first.select(shown).rows()!r} as ({', '.join(shown)}). Fix the "
-            "tracking table or exclude this FOV with exclude_fovs."
-        )
+_SHOW = 5  # rows or names quoted in an error message
 
 
 def find_fov_tracks_file(tracks_path: str | Path, fov_name: str) -> Path:

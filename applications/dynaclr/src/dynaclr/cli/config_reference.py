@@ -1,6 +1,6 @@
 """Generate ``docs/configuration.md`` from the signatures and docstrings of the CLI's classes.
 
-    uv run python -m dynaclr.config_reference > docs/configuration.md
+    uv run python -m dynaclr.cli.config_reference > docs/configuration.md
 
 A test regenerates it and compares, so the reference never drifts from the code.
 """
@@ -77,7 +77,7 @@ def render() -> str:
         "# Configuration reference",
         "",
         "Every option of a `dynaclr fit` / `validate` / `predict` config, generated from the",
-        "code by `uv run python -m dynaclr.config_reference > docs/configuration.md` (a test",
+        "code by `uv run python -m dynaclr.cli.config_reference > docs/configuration.md` (a test",
         "checks that this file is up to date). Trainer options are Lightning's own",
         "(`dynaclr fit --help`); `trainer.use_distributed_sampler` defaults to `false` because the",
         "batch sampler shards itself.",

@@ -20,6 +20,9 @@ import torch
 import yaml
 from PIL import Image
 
+from dynaclr.cli.argv import config_arguments
+from dynaclr.cli.lightning_cli import DynaCLRCLI
+
 __all__ = ["batch_composition", "inspect_main", "pair_grid"]
 
 
@@ -85,15 +88,14 @@ def _without_run_keys(args: list[str], tmp: Path) -> list[str]:
     Lets ``inspect`` take the ``config.yaml`` a ``fit`` run saved.
     """
     out = list(args)
-    for i, arg in enumerate(out[:-1]):
-        if arg in ("-c", "--config"):
-            config = yaml.safe_load(Path(out[i + 1]).read_text()) or {}
-            if any(key in config for key in _RUN_ONLY_KEYS):
-                for key in _RUN_ONLY_KEYS:
-                    config.pop(key, None)
-                copy = tmp / f"config{i}.yaml"
-                copy.write_text(yaml.safe_dump(config))
-                out[i + 1] = str(copy)
+    for i, path, prefix in config_arguments(out):
+        config = yaml.safe_load(Path(path).read_text()) or {}
+        if isinstance(config, dict) and any(key in config for key in _RUN_ONLY_KEYS):
+            for key in _RUN_ONLY_KEYS:
+                config.pop(key, None)
+            copy = tmp / f"config{i}.yaml"
+            copy.write_text(yaml.safe_dump(config))
+            out[i] = prefix + str(copy)
     return out
 
 
@@ -107,10 +109,8 @@ def inspect_main(argv: list[str]) -> int:
     parser.add_argument("--samples", type=int, default=8, help="pairs per batch in the PNG")
     parser.add_argument("--output", type=Path, default=Path("dynaclr_inspect.png"))
     own, rest = parser.parse_known_args(argv)
-    if not any(a in ("-c", "--config") or a.startswith("--config=") for a in rest):
+    if not config_arguments(rest):
         parser.error("pass --config CONFIG.yml (a dynaclr fit config)")
-    from dynaclr.cli import DynaCLRCLI
-
     try:
         with tempfile.TemporaryDirectory() as tmp:
             args = _without_run_keys(rest, Path(tmp))

@@ -1,56 +1,83 @@
-"""The ``dynaclr`` command line: LightningCLI over ContrastiveModule + MultiExperimentDataModule.
+"""The LightningCLI of ``dynaclr fit / validate / predict``: classes, defaults, one link.
 
-``dynaclr fit`` with no ``--config`` trains on the built-in demo (written into a cache folder
-on first use); ``dynaclr inspect`` shows what the model would see, without training.
+``ContrastiveModule`` and ``MultiExperimentDataModule`` are configured from YAML; the loss's
+hard-negative ``beta`` is declared once as a link from ``data.hcl_beta`` (:data:`HCL_BETA_LINK`),
+so every config (and every script building the CLI, such as the training benchmark) gets the
+same value the same way.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-import warnings
-from importlib import resources
+import inspect
 from pathlib import Path
 
-import yaml
-from jsonargparse import ArgumentError, Namespace
-from lightning.pytorch.cli import LightningCLI
-from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from dynaclr.cli.embeddings_writer import EmbeddingWriter
 from dynaclr.datamodule import MultiExperimentDataModule
-from dynaclr.prediction_writer import EmbeddingWriter
-from viscy_models import ContrastiveModule
+from viscy_models.engine.contrastive import ContrastiveModule
+from viscy_models.losses.ntxent_hcl import NTXentHCL
 
-__all__ = ["DynaCLRCLI", "main", "packaged_config"]
+__all__ = ["HCL_BETA_LINK", "DynaCLRCLI", "resolve_hcl_beta"]
 
 _NTXENT = "viscy_models.NTXentHCL"
-_SUBCOMMANDS = ("fit", "validate", "predict")
+_LOSS_BETA = "model.loss_function.init_args.beta"
+_DEFAULT_BETA = inspect.signature(NTXentHCL).parameters["beta"].default
+HCL_BETA_LINK = ("data.hcl_beta", _LOSS_BETA)
+"""``data.hcl_beta`` sets the ``beta`` of an ``NTXentHCL`` loss (another loss is left alone)."""
 
 
-def packaged_config(name: str) -> Path:
-    """Path of a config file shipped with dynaclr (``dynaclr/configs/NAME``)."""
-    path = Path(str(resources.files("dynaclr") / "configs" / name))
-    if not path.is_file():
-        raise FileNotFoundError(f"no packaged config {name!r} in {path.parent}")
-    return path
+def resolve_hcl_beta(hcl_beta: float, loss_beta: float | None) -> float:
+    """The loss's ``beta``: ``data.hcl_beta``, unless the config set the loss's own to another.
+
+    The compute function of :data:`HCL_BETA_LINK`. A loss ``beta`` equal to ``NTXentHCL``'s
+    default (0.5) counts as unset, since a parsed config cannot tell the two apart.
+
+    Raises
+    ------
+    ValueError
+        When the loss's ``beta`` was set to a value other than ``data.hcl_beta``.
+
+    Examples
+    --------
+    >>> resolve_hcl_beta(0.2, 0.5), resolve_hcl_beta(0.2, 0.2)
+    (0.2, 0.2)
+    """
+    if loss_beta is not None and float(loss_beta) not in (float(hcl_beta), float(_DEFAULT_BETA)):
+        raise ValueError(
+            f"conflicting hcl_beta values: data.hcl_beta={hcl_beta} but "
+            f"{_LOSS_BETA}={loss_beta}. Set only data.hcl_beta (the CLI copies it into the loss)."
+        )
+    return hcl_beta
+
+
+class _Parser(LightningArgumentParser):
+    """Dumps link targets too, so a saved or printed config shows the loss's ``beta``."""
+
+    def dump(self, cfg, *args, skip_link_targets: bool = False, **kwargs) -> str:
+        return super().dump(cfg, *args, skip_link_targets=skip_link_targets, **kwargs)
 
 
 class DynaCLRCLI(LightningCLI):
     """LightningCLI with DynaCLR's defaults and one source of truth for ``hcl_beta``.
 
     - ``trainer.use_distributed_sampler`` defaults to false: the batch sampler shards itself.
-    - ``data.hcl_beta`` sets the beta of an ``NTXentHCL`` loss; a loss configured with another
-      beta is an error (set ``data.hcl_beta`` instead).
+    - ``model.loss_function`` defaults to ``NTXentHCL``, whose ``beta`` is linked from
+      ``data.hcl_beta`` (:func:`resolve_hcl_beta`); a loss configured with another beta is an
+      error (set ``data.hcl_beta`` instead).
+    - ``predict`` writes embeddings with :class:`EmbeddingWriter` unless the config already
+      has one.
     """
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("trainer_defaults", {"use_distributed_sampler": False})
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        kwargs.setdefault("parser_class", _Parser)
         super().__init__(ContrastiveModule, MultiExperimentDataModule, *args, **kwargs)
 
-    def before_instantiate_classes(self) -> None:
-        config = self.config[self.subcommand] if self.subcommand else self.config
-        link_hcl_beta(config, explicit_loss_beta=_explicit_loss_beta(config, self._args))
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.set_defaults({"model.loss_function": {"class_path": _NTXENT}})
+        parser.link_arguments(HCL_BETA_LINK, _LOSS_BETA, compute_fn=resolve_hcl_beta)
 
     def before_predict(self) -> None:
         """Write embeddings with :class:`EmbeddingWriter` unless the config already does."""
@@ -62,156 +89,3 @@ class DynaCLRCLI(LightningCLI):
         for callback in self.trainer.callbacks:
             if isinstance(callback, EmbeddingWriter) and self.trainer.is_global_zero:
                 print(f"dynaclr: embeddings written to {callback.output_path.resolve()}")
-
-    def parse_arguments(self, parser, args) -> None:
-        self._args = list(args or [])
-        super().parse_arguments(parser, args)
-
-
-def _explicit_loss_beta(config: Namespace, argv: list[str]) -> bool:
-    """Whether the user wrote the loss's beta (in a config file or on the command line)."""
-    keys = ("--model.loss_function.init_args.beta", "--model.loss_function.beta")
-    if any(a.split("=")[0] in keys for a in argv):
-        return True
-    for path in config.get("config") or []:
-        text = Path(str(path)).read_text() if Path(str(path)).is_file() else ""
-        loss = (yaml.safe_load(text) or {}).get("model", {}) or {}
-        loss = loss.get("loss_function") or {}
-        if isinstance(loss, dict) and "beta" in (loss.get("init_args") or {}):
-            return True
-    return False
-
-
-def link_hcl_beta(config: Namespace, explicit_loss_beta: bool = False) -> None:
-    """Copy ``data.hcl_beta`` into an ``NTXentHCL`` loss, or fail on a conflicting value.
-
-    Parameters
-    ----------
-    config : Namespace
-        The parsed config of one subcommand.
-    explicit_loss_beta : bool, default False
-        Whether the user wrote ``model.loss_function.init_args.beta`` themselves; only then
-        can it conflict (a value jsonargparse filled from the signature is overwritten).
-
-    Raises
-    ------
-    ValueError
-        When the user set the loss's ``beta`` to something other than ``data.hcl_beta``.
-    """
-    beta = config.data.hcl_beta
-    loss = config.model.get("loss_function")
-    if loss is None:
-        config.model.loss_function = Namespace(class_path=_NTXENT, init_args=Namespace(beta=beta))
-        return
-    if getattr(loss, "class_path", None) != _NTXENT:
-        return
-    current = loss.init_args.get("beta")
-    if explicit_loss_beta and current is not None and float(current) != float(beta):
-        raise ValueError(
-            f"conflicting hcl_beta values: data.hcl_beta={beta} but "
-            f"model.loss_function.init_args.beta={current}. Set only data.hcl_beta (the CLI "
-            "copies it into the loss)."
-        )
-    loss.init_args.beta = beta
-
-
-_PARSER_KWARGS = {
-    "exit_on_error": False,
-    **{name: {"exit_on_error": False} for name in _SUBCOMMANDS},
-}
-
-
-def _config_files(argv: list[str]) -> list[str]:
-    files = [b for a, b in zip(argv, argv[1:]) if a in ("-c", "--config")]
-    return files + [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
-
-
-def _has_config(argv: list[str]) -> bool:
-    return any(a in ("-c", "--config") or a.startswith("--config=") for a in argv)
-
-
-def _demo_args(argv: list[str]) -> list[str]:
-    """Arguments that train on the built-in demo, written into the cache folder if absent."""
-    from dynaclr.demo_run import ensure_demo_dataset
-
-    experiments = ensure_demo_dataset()
-    print(f"dynaclr: no --config given; training on the demo dataset at {experiments.parent}")
-    return [
-        "--config",
-        str(packaged_config("demo_fit.yml")),
-        f"--data.experiments_yaml={experiments}",
-    ]
-
-
-def _report_outputs(cli: DynaCLRCLI) -> None:
-    trainer = cli.trainer
-    checkpoint = getattr(trainer, "checkpoint_callback", None)
-    lines = ["dynaclr: done."]
-    if checkpoint is not None:
-        best = checkpoint.best_model_path or checkpoint.last_model_path
-        if best:
-            lines.append(f"  checkpoint: {Path(best).resolve()}")
-    if trainer.log_dir:
-        log_dir = Path(trainer.log_dir).resolve()
-        lines.append(f"  logs:       {log_dir}")
-        config = log_dir / "config.yaml"
-        if config.exists():
-            lines.append(f"  config:     {config}")
-    print("\n".join(lines))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``dynaclr`` console script; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "inspect":
-        from dynaclr.inspect_batches import inspect_main
-
-        return inspect_main(argv[1:])
-    if (
-        argv
-        and argv[0] == "fit"
-        and not _has_config(argv[1:])
-        and "-h" not in argv
-        and ("--help" not in argv and not any(a.startswith("--print_config") for a in argv))
-    ):
-        argv = [argv[0], *_demo_args(argv[1:]), *argv[1:]]
-    command = argv[0] if argv else ""
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*args parameter is intended to run")
-            # Our predict sampler is sequential and keeps every row; Lightning cannot tell.
-            warnings.filterwarnings("ignore", message=".*custom batch sampler.*for prediction")
-            cli = DynaCLRCLI(args=argv, parser_kwargs=_PARSER_KWARGS)
-    except ArgumentError as err:
-        files = ", ".join(_config_files(argv)) or "the command line"
-        print(
-            f"dynaclr {command}: configuration error in {files}: {err}\n"
-            f"Run 'dynaclr {command} --help' for every option and its documentation.",
-            file=sys.stderr,
-        )
-        return 2
-    except SIGTERMException:
-        print(
-            f"dynaclr {command}: stopped by SIGTERM after the current step; resume with "
-            "--ckpt_path <checkpoint> (ModelCheckpoint(save_last=True, save_on_exception=True) "
-            "saves one on the way out).",
-            file=sys.stderr,
-        )
-        return 143
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        if os.environ.get("DYNACLR_DEBUG"):
-            raise
-        files = ", ".join(_config_files(argv))
-        where = f" (config: {files})" if files else ""
-        print(
-            f"dynaclr {command}: error{where}: {err}\n(set DYNACLR_DEBUG=1 for the traceback)",
-            file=sys.stderr,
-        )
-        return 2
-    if cli.subcommand == "fit":
-        _report_outputs(cli)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from dynaclr.demo import write_demo_dataset
+from dynaclr.demo.dataset import write_demo_dataset
 
 __all__ = ["DEMO_VERSION", "cache_dir", "ensure_demo_dataset"]
 

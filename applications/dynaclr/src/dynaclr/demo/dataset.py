@@ -1,10 +1,9 @@
-"""Synthetic experiments on disk: a realistic demo dataset and a pixel-identity dataset.
+"""The realistic demo dataset: small experiments for ``dynaclr fit`` and learning tests.
 
-:func:`write_demo_dataset` writes small but realistic experiments for ``dynaclr fit`` and
-learning tests; :func:`write_identity_dataset` writes stores whose pixels say which cell and
-frame they show (:func:`decode_identity`), so tests can check every sample end to end. Both
-write OME-Zarr plates, per-FOV tracks CSVs, ``normalization`` attributes and an
-``experiments.yml`` with paths relative to it, in the layout of ``docs/data-layout.md``.
+Writes OME-Zarr plates (cells simulated by :mod:`dynaclr.demo.simulate`, drawn by
+:mod:`dynaclr.demo.render`), per-FOV tracks CSVs, ``normalization`` attributes (computed with
+:mod:`viscy_data.normalization`) and an ``experiments.yml`` with paths relative to it, in the
+layout of ``docs/data-layout.md``.
 """
 
 from __future__ import annotations
@@ -17,33 +16,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from dynaclr.demo_cells import (
-    EXPERIMENT_STYLES,
-    channel_statistics,
-    render_block,
-    simulate_fov,
-    write_experiments_yaml,
-    write_tracks_csv,
-)
-from dynaclr.demo_identity import (
-    IDENTITY_BACKGROUND,
-    IDENTITY_DECOY,
-    decode_identity,
-    encode_identity,
-    write_identity_dataset,
-)
+from dynaclr.demo.files import write_experiments_yaml, write_tracks_csv
+from dynaclr.demo.render import render_block
+from dynaclr.demo.simulate import EXPERIMENT_STYLES, simulate_fov
+from viscy_data.normalization import STATS, channel_statistics, normalization_attribute
 from viscy_data.testing import create_hcs_plate, write_normalization
 
-__all__ = [
-    "IDENTITY_BACKGROUND",
-    "IDENTITY_DECOY",
-    "decode_identity",
-    "encode_identity",
-    "write_demo_dataset",
-    "write_identity_dataset",
-]
+__all__ = ["write_demo_dataset"]
 
-_STATS = ("mean", "std", "median", "iqr")
 _STATS_VOXELS = 1 << 18  # median/IQR sample per channel and FOV: a regular yx grid
 
 
@@ -52,10 +32,6 @@ def _yx(image_size: int | Sequence[int]) -> tuple[int, int]:
     if len(size) != 2 or min(size) < 16:
         raise ValueError(f"image_size must be an int or (Y, X) pair >= 16, got {image_size!r}")
     return int(size[0]), int(size[1])
-
-
-def _stats_dict(stats: dict[str, np.ndarray], index: tuple) -> dict[str, float]:
-    return {name: float(values[index]) for name, values in stats.items()}
 
 
 def write_demo_dataset(
@@ -182,23 +158,14 @@ def write_demo_dataset(
                 moments[1] += stats["mean"].sum(0) * per_frame
                 moments[2] += (stats["std"] ** 2 + stats["mean"] ** 2).sum(0) * per_frame
                 sample.append(pixels[:, :, :, ::step, ::step].swapaxes(0, 1).reshape(2, -1))
-            timepoint_stats[fov] = {k: np.concatenate([s[k] for s in timepoints]) for k in _STATS}
+            timepoint_stats[fov] = {k: np.concatenate([s[k] for s in timepoints]) for k in STATS}
             samples.append(np.concatenate(sample, axis=1))
             fov_stats[fov] = channel_statistics(samples[-1], moments)
             dataset_moments += moments
             write_tracks_csv(root / f"{name}_tracks", fov, obs, extra=("infected",))
         dataset = channel_statistics(np.concatenate(samples, axis=1), dataset_moments)
         normalization = {
-            fov: {
-                channel: {
-                    "dataset_statistics": _stats_dict(dataset, (c,)),
-                    "fov_statistics": _stats_dict(fov_stats[fov], (c,)),
-                    "timepoint_statistics": {
-                        str(t): _stats_dict(timepoint_stats[fov], (t, c)) for t in range(n_frames)
-                    },
-                }
-                for c, channel in enumerate(channels)
-            }
+            fov: normalization_attribute(channels, dataset, fov_stats[fov], timepoint_stats[fov])
             for fov in fovs
         }
         write_normalization(root / f"{name}.zarr", normalization)

@@ -13,13 +13,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from dynaclr.demo_cells import (
-    EXPERIMENT_STYLES,
-    expand_tracks,
-    link_observations,
-    write_experiments_yaml,
-    write_tracks_csv,
-)
+from dynaclr.demo.files import write_experiments_yaml, write_tracks_csv
+from dynaclr.demo.simulate import EXPERIMENT_STYLES, expand_tracks, link_observations
 from viscy_data.testing import write_hcs_plate
 
 __all__ = [

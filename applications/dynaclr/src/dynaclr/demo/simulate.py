@@ -1,33 +1,16 @@
-"""Building blocks of the synthetic datasets: cells, pixels, statistics and their files.
+"""Simulated cells: moving, dividing, some infected; one FOV as a table of observations.
 
-One FOV is simulated as a table of observations (one row per track and frame, as numpy
-columns) and rendered frame block by frame block with vectorised numpy (one ``bincount``
-per block and channel, no per-pixel Python). The writers put tracks CSVs and the
-``experiments.yml`` where ``docs/data-layout.md`` says; :mod:`dynaclr.demo` and
-:mod:`dynaclr.demo_identity` write the plates.
+One FOV is simulated as columns (one row per track and frame, as numpy arrays) that
+:mod:`dynaclr.demo.render` turns into pixels and :mod:`dynaclr.demo.files` into a tracks CSV.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 import numpy as np
-import polars as pl
-import yaml
 
-__all__ = [
-    "EXPERIMENT_STYLES",
-    "channel_statistics",
-    "expand_tracks",
-    "link_observations",
-    "render_block",
-    "simulate_fov",
-    "write_experiments_yaml",
-    "write_tracks_csv",
-]
+__all__ = ["EXPERIMENT_STYLES", "Columns", "expand_tracks", "link_observations", "simulate_fov"]
 
 # marker, organelle, reporter channel, interval_minutes, start_hpi, date: cycled per experiment
 EXPERIMENT_STYLES = (
@@ -36,27 +19,7 @@ EXPERIMENT_STYLES = (
     ("H2B", "chromatin", "raw RFP EX561 EM600-50", 15.0, 2.0, "2025-03-10"),
     ("G3BP1", "stress_granules", "raw YFP EX514 EM540-30", 10.0, 1.0, "2025-04-22"),
 )
-TRACK_COLUMNS = ["track_id", "t", "y", "x", "id", "parent_track_id", "parent_id"]
-
 Columns = dict[str, np.ndarray]
-
-
-def write_tracks_csv(
-    folder: Path, fov_name: str, columns: dict[str, np.ndarray], extra: Sequence[str] = ()
-) -> None:
-    """Write ``folder/fov_name/tracks.csv`` with the track columns (plus ``extra``)."""
-    table = pl.DataFrame({k: columns[k] for k in [*TRACK_COLUMNS, *extra]})
-    path = folder / fov_name / "tracks.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table.write_csv(path)
-
-
-def write_experiments_yaml(root: Path, experiments: list[dict[str, Any]], header: str) -> Path:
-    """Write ``root/experiments.yml`` with a comment header; return its path."""
-    path = root / "experiments.yml"
-    text = yaml.safe_dump({"experiments": experiments}, sort_keys=False, default_flow_style=None)
-    path.write_text(f"# {header}\n# Paths are relative to this file's folder.\n{text}")
-    return path
 
 
 def _reflect(values: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -208,120 +171,3 @@ def simulate_fov(
         "relocalised": t >= onset[track],
         "mitotic": mitotic,
     }
-
-
-def _soft_disk(dist: np.ndarray, radius: np.ndarray) -> np.ndarray:
-    """Disk of the given radius with a ~1.5 px soft edge; ``dist`` in pixels."""
-    return np.clip((radius - dist) / 1.5 + 0.5, 0.0, 1.0)
-
-
-def render_block(
-    obs: Columns,
-    t_start: int,
-    n_t: int,
-    shape_zyx: tuple[int, int, int],
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Render frames ``[t_start, t_start + n_t)`` as ``(n_t, 2, Z, Y, X)`` float32.
-
-    Channel 0 is phase-like (a textured dome, denser nucleus, brighter rounded mitotic cells,
-    background 0). Channel 1 is a fluorescent reporter (background 100): diffuse, textured
-    cytoplasm; after infection it relocalises to the nucleus with the cell's summed intensity
-    unchanged, so the mean of a patch barely moves while its pattern does. Both dim away from
-    the middle z slice; Gaussian noise is added to every voxel.
-    """
-    n_z, height, width = shape_zyx
-    keep = (obs["t"] >= t_start) & (obs["t"] < t_start + n_t)
-    o = {k: v[keep] for k, v in obs.items()}
-    half = int(np.ceil(o["radius"].max(initial=1.0))) + 2
-    offsets = np.arange(-half, half + 1)
-    py = np.rint(o["y"]).astype(int)[:, None] + offsets  # (M, P)
-    px = np.rint(o["x"]).astype(int)[:, None] + offsets
-    u = (py - o["y"][:, None])[:, :, None]  # (M, P, 1)
-    v = (px - o["x"][:, None])[:, None, :]  # (M, 1, P)
-    r = o["radius"][:, None, None]
-    cell = _soft_disk(np.sqrt(u**2 + v**2), r)
-    nuc_dist = np.sqrt(
-        (u - o["nucleus_y"][:, None, None]) ** 2 + (v - o["nucleus_x"][:, None, None]) ** 2
-    )
-    nuc = _soft_disk(nuc_dist, 0.45 * r)
-    k = o["texture"][:, :, None, None] * np.array([0.9, 0.9, 1, 1.3, 1.3, 1])[None, :, None, None]
-    texture = 1 + 0.35 * np.sin(k[:, 0] * u + k[:, 1] * v + k[:, 2]) * np.cos(
-        k[:, 3] * u + k[:, 4] * v + k[:, 5]
-    )
-    dome = np.sqrt(np.clip(1 - (u**2 + v**2) / r**2, 0, 1))
-    phase = o["amplitude"][:, None, None] * (0.8 * cell * dome * texture + 0.3 * nuc)
-    cyto = cell * (1 - nuc) * texture
-    nuclear = (
-        nuc
-        * cyto.sum(axis=(1, 2), keepdims=True)
-        / np.maximum(nuc.sum(axis=(1, 2), keepdims=True), 1e-6)
-    )
-    moved = o["relocalised"][:, None, None]
-    fluor = o["amplitude"][:, None, None] * np.where(moved, 0.3 * cyto + 0.7 * nuclear, cyto)
-
-    inside = ((py >= 0) & (py < height))[:, :, None] & ((px >= 0) & (px < width))[:, None, :]
-    flat = ((o["t"] - t_start)[:, None, None] * height + py[:, :, None]) * width + px[:, None, :]
-    flat = flat[inside]
-    size = n_t * height * width
-    images = [
-        np.bincount(flat, weights=values[inside], minlength=size)
-        .astype(np.float32)
-        .reshape(n_t, 1, height, width)
-        for values in (phase, fluor)
-    ]
-    z = np.arange(n_z) - (n_z - 1) / 2
-    focus = np.exp(-0.5 * (z / max(1.0, n_z / 2.5)) ** 2).astype(np.float32)
-    # Gaussian noise: each plane is a random window of one pool (drawing every voxel is slow).
-    plane = height * width
-    pool = rng.standard_normal(2 * plane, dtype=np.float32)
-    out = np.empty((n_t, 2, n_z, height, width), np.float32)
-    planes = out.reshape(-1, plane)
-    sigma = np.array([0.05, 8.0], np.float32)  # phase, reporter
-    for i, start in enumerate(rng.integers(0, plane, len(planes))):
-        np.multiply(pool[start : start + plane], sigma[i // n_z % 2], out=planes[i])
-    for z in range(n_z):
-        out[:, 0, z] += images[0][:, 0] * focus[z]
-        out[:, 1, z] += images[1][:, 0] * (300.0 * focus[z]) + 100.0
-    return out
-
-
-def quartiles(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """25th, 50th and 75th percentiles over the last axis (numpy's default linear method).
-
-    Sorting is several times faster than ``np.percentile``'s partition for float32 data.
-    """
-    ordered = np.sort(values, axis=-1)
-    n = ordered.shape[-1]
-    out = []
-    for q in (0.25, 0.5, 0.75):
-        pos = (n - 1) * q
-        low = int(np.floor(pos))
-        high = min(low + 1, n - 1)
-        a = ordered[..., low].astype(np.float64)
-        b = ordered[..., high].astype(np.float64)
-        out.append(a + (b - a) * (pos - low))
-    return out[0], out[1], out[2]
-
-
-def channel_statistics(
-    values: np.ndarray, moments: tuple[float | np.ndarray, np.ndarray, np.ndarray] | None = None
-) -> dict[str, np.ndarray]:
-    """Mean, std (ddof 0), median and IQR (q75 - q25) over the last axis.
-
-    Parameters
-    ----------
-    values : np.ndarray
-        ``(..., N)`` pixels; median and IQR come from them.
-    moments : (count, sum, sum of squares), optional
-        Exact moments of the full data when ``values`` is only a sample of it; mean and std
-        then come from these.
-    """
-    q25, median, q75 = quartiles(values)
-    if moments is None:  # float32 pairwise sums: ~1e-6 relative error, twice as fast as float64
-        mean, std = values.mean(axis=-1), values.std(axis=-1)
-    else:
-        count, total, total_sq = moments
-        mean = total / count
-        std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
-    return {"mean": mean, "std": std, "median": median, "iqr": q75 - q25}

@@ -1,0 +1,15 @@
+"""The ``dynaclr`` command line, one module per command.
+
+main.py               entry point: dispatch, the error boundary, the default demo fit
+argv.py               config files named on the command line, packaged configs
+lightning_cli.py      fit / validate / predict: LightningCLI, defaults, the hcl_beta link
+inspect.py            dynaclr inspect: the batches a config would train on, as a PNG
+embeddings_writer.py  predict's output: one AnnData store, complete or not at all
+config_reference.py   docs/configuration.md from the CLI classes' docstrings
+"""
+
+from dynaclr.cli.argv import packaged_config
+from dynaclr.cli.lightning_cli import DynaCLRCLI
+from dynaclr.cli.main import main
+
+__all__ = ["DynaCLRCLI", "main", "packaged_config"]

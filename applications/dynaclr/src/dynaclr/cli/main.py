@@ -1,0 +1,112 @@
+"""``dynaclr``: the entry point; one error boundary for every command.
+
+``dynaclr fit`` with no ``--config`` trains on the built-in demo (written into a cache folder
+on first use); ``dynaclr inspect`` shows what the model would see, without training;
+``fit``, ``validate`` and ``predict`` are the LightningCLI (:mod:`dynaclr.cli.lightning_cli`).
+A configuration or data problem prints one paragraph and exits 2; ``DYNACLR_DEBUG=1`` shows
+the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from jsonargparse import ArgumentError
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from dynaclr.cli.argv import config_arguments, config_files, demo_args
+from dynaclr.cli.inspect import inspect_main
+from dynaclr.cli.lightning_cli import DynaCLRCLI
+
+__all__ = ["main"]
+
+_SUBCOMMANDS = ("fit", "validate", "predict")
+_PARSER_KWARGS = {
+    "exit_on_error": False,
+    **{name: {"exit_on_error": False} for name in _SUBCOMMANDS},
+}
+
+
+def _wants_demo(argv: list[str]) -> bool:
+    """``dynaclr fit`` with no config and no help or print request: train on the demo."""
+    if not argv or argv[0] != "fit" or config_arguments(argv[1:]):
+        return False
+    return not any(a in ("-h", "--help") or a.startswith("--print_config") for a in argv)
+
+
+def _report_outputs(cli: DynaCLRCLI) -> None:
+    trainer = cli.trainer
+    checkpoint = getattr(trainer, "checkpoint_callback", None)
+    lines = ["dynaclr: done."]
+    if checkpoint is not None:
+        best = checkpoint.best_model_path or checkpoint.last_model_path
+        if best:
+            lines.append(f"  checkpoint: {Path(best).resolve()}")
+    if trainer.log_dir:
+        log_dir = Path(trainer.log_dir).resolve()
+        lines.append(f"  logs:       {log_dir}")
+        config = log_dir / "config.yaml"
+        if config.exists():
+            lines.append(f"  config:     {config}")
+    print("\n".join(lines))
+
+
+def _configuration_error(err: BaseException) -> ValueError | None:
+    """The ValueError behind a jsonargparse error (a failed link or class), if there is one."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, ValueError):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``dynaclr`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "inspect":
+        return inspect_main(argv[1:])
+    if _wants_demo(argv):
+        argv = [argv[0], *demo_args(), *argv[1:]]
+    command = argv[0] if argv else ""
+    files = ", ".join(config_files(argv))
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*args parameter is intended to run")
+            # Our predict sampler is sequential and keeps every row; Lightning cannot tell.
+            warnings.filterwarnings("ignore", message=".*custom batch sampler.*for prediction")
+            cli = DynaCLRCLI(args=argv, parser_kwargs=_PARSER_KWARGS)
+    except ArgumentError as err:
+        cause = _configuration_error(err)
+        if cause is not None and os.environ.get("DYNACLR_DEBUG"):
+            raise cause from err
+        print(
+            f"dynaclr {command}: configuration error in {files or 'the command line'}: {err}\n"
+            f"Run 'dynaclr {command} --help' for every option and its documentation.",
+            file=sys.stderr,
+        )
+        return 2
+    except SIGTERMException:
+        print(
+            f"dynaclr {command}: stopped by SIGTERM after the current step; resume with "
+            "--ckpt_path <checkpoint> (ModelCheckpoint(save_last=True, save_on_exception=True) "
+            "saves one on the way out).",
+            file=sys.stderr,
+        )
+        return 143
+    except (ValueError, FileNotFoundError, KeyError) as err:
+        if os.environ.get("DYNACLR_DEBUG"):
+            raise
+        where = f" (config: {files})" if files else ""
+        print(
+            f"dynaclr {command}: error{where}: {err}\n(set DYNACLR_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 2
+    if cli.subcommand == "fit":
+        _report_outputs(cli)
+    return 0
