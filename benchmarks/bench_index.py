@@ -7,7 +7,7 @@
 Each repeat runs in a fresh subprocess: it generates the tracks in memory (not timed; FOVs
 of 200 root cells over 120 frames, 35% of tracks dividing, up to three generations, 0.4% of
 centroids outside the 2048 x 2048 image, two experiments), then times
-:func:`dynaclr.cell_index.table.build_cell_index` (checks, lineage, borders, positive lookup
+:func:`dynaclr.cell_index.build.build_cell_index` (checks, lineage, borders, positive lookup
 and valid anchors; no disk I/O) and, separately, materialising the ``valid_anchors`` frame.
 
 Memory: ``rss before`` is the resident set after generating the input (it includes about
@@ -143,7 +143,7 @@ class _PeakSampler(threading.Thread):
 def worker(rows: int, seed: int) -> dict:
     """One repeat: generate, baseline sort, build, materialise anchors; return measurements."""
     from dynaclr.cell_index.borders import normalize_z_range
-    from dynaclr.cell_index.table import build_cell_index
+    from dynaclr.cell_index.build import build_cell_index
 
     tracks, fovs, experiments = synthetic_tracks(rows, seed)
     before = _rss_bytes()

@@ -39,11 +39,13 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from bench_train_step import demo_data_args
+from bench_train_step import demo_cli
 from read_ceiling import ReadCeiling
 
 from dynaclr.datamodule import MultiExperimentDataModule
@@ -185,15 +187,15 @@ def measure(
     return results
 
 
-def measure_setup(data_args: dict, repeats: int) -> list[float]:
-    """Seconds from a new datamodule to its first training batch (index, sampler, read).
+def measure_setup(make_datamodule: Callable[[], Any], repeats: int) -> list[float]:
+    """Seconds from a new datamodule's setup to its first training batch (index, sampler, read).
 
-    ``data_args`` are the keyword arguments of :class:`MultiExperimentDataModule`.
+    ``make_datamodule`` builds a :class:`MultiExperimentDataModule` (not yet set up).
     """
     times = []
     for _ in range(repeats):
+        dm = make_datamodule()
         start = time.perf_counter()
-        dm = MultiExperimentDataModule(**data_args)
         dm.setup("fit")
         iterator = iter(dm.train_dataloader())
         next(iterator)
@@ -268,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results = run_all(Path(tmp), args)
         demo = write_demo_dataset(Path(tmp) / "demo", n_frames=4 if args.smoke else 20)
-        setup = measure_setup(demo_data_args(demo, workers=2), args.repeats)
+        setup = measure_setup(lambda: demo_cli(demo, 2).datamodule, args.repeats)
     print(
         f"samples/s median (min/max) over {args.loader_repeats} passes of {args.batches} batches"
         f" ({args.cached_batches} cached)"

@@ -29,7 +29,6 @@ from itertools import islice
 from pathlib import Path
 
 import numpy as np
-import tensorstore as ts
 from bench_loader import make_datamodule, write_data
 from read_ceiling import ReadCeiling
 from torch.utils.data import Dataset
@@ -55,8 +54,7 @@ def ceiling_pass(dataset, batches: list[np.ndarray], in_flight: int) -> float:
     stacks = []
     for positions in batches:
         rows = np.concatenate([dataset.rows[positions], dataset.positive_rows(positions)])
-        views, _, _ = dataset.reader._views(*dataset._read_args(rows))
-        stacks.append(ts.stack(views))
+        stacks.append(dataset.reader.view(dataset.patch_request(rows)))
     return ReadCeiling.run(stacks, in_flight, steady=False)
 
 

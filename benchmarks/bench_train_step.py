@@ -22,63 +22,64 @@ Baseline in the same run: the same steps on one batch held in memory (no loader)
 from __future__ import annotations
 
 import argparse
-import importlib
+import logging
 import statistics
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 
 import torch
-import yaml
 
-from dynaclr.datamodule import MultiExperimentDataModule
+from dynaclr.cli import DynaCLRCLI, packaged_config
 from dynaclr.demo import write_demo_dataset
 
 
-def _instantiate(entry: dict):
-    module, _, name = entry["class_path"].rpartition(".")
-    return getattr(importlib.import_module(module), name)(**entry.get("init_args", {}))
+def demo_cli(experiments_yaml: Path, workers: int, *overrides: str) -> DynaCLRCLI:
+    """The built-in demo's model and datamodule, parsed by ``dynaclr fit``'s CLI, not run.
 
-
-def demo_config() -> dict:
-    """The built-in demo's LightningCLI config as a dict."""
-    text = resources.files("dynaclr").joinpath("configs/demo_fit.yml").read_text()
-    return yaml.safe_load(text)
-
-
-def demo_data_args(experiments_yaml: Path, workers: int) -> dict:
-    """The demo's ``data:`` section as datamodule arguments (transforms instantiated)."""
-    data = dict(demo_config()["data"], experiments_yaml=experiments_yaml, num_workers=workers)
-    data["normalizations"] = [_instantiate(e) for e in data.get("normalizations", [])]
-    data["augmentations"] = [_instantiate(e) for e in data.get("augmentations", [])]
-    data["pin_memory"] = False
-    return data
+    The CLI's links (``data.hcl_beta`` -> the loss's beta) apply as they do for ``dynaclr fit``;
+    ``overrides`` are more command-line arguments. No trainer logger, checkpoint or callback.
+    """
+    args = [
+        "--config", str(packaged_config("demo_fit.yml")),
+        f"--data.experiments_yaml={experiments_yaml}",
+        f"--data.num_workers={workers}",
+        "--data.pin_memory=false",
+        "--trainer.callbacks=[]",
+        "--trainer.logger=false",
+        "--trainer.enable_checkpointing=false",
+        *overrides,
+    ]  # fmt: skip
+    logs = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [log.level for log in logs]
+    for log in logs:  # no trainer banner (devices, seed, tips) in the table's output
+        log.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return DynaCLRCLI(args=args, run=False, save_config_callback=None)
+    finally:
+        for log, level in zip(logs, levels):
+            log.setLevel(level)
 
 
 class DemoTraining:
     """The demo's datamodule, encoder, loss and optimizer, stepped by hand."""
 
     def __init__(self, experiments_yaml: Path, workers: int, smoke: bool = False) -> None:
-        config = demo_config()
-        data = demo_data_args(experiments_yaml, workers)
-        if smoke:
-            data["batch_size"] = 8
-        self.datamodule = MultiExperimentDataModule(**data)
+        smoke_args = ["--data.batch_size=8", "--model.encoder.init_args.projection_dim=16"]
+        cli = demo_cli(experiments_yaml, workers, *(smoke_args if smoke else []))
+        self.datamodule = cli.datamodule
         self.datamodule.setup("fit")
-        model = config["model"]
-        encoder_args = dict(model["encoder"]["init_args"])
-        if smoke:
-            encoder_args.update(embedding_dim=512, projection_dim=16)
-        self.encoder = _instantiate({**model["encoder"], "init_args": encoder_args})
-        loss_args = dict(model["loss_function"].get("init_args", {}))
-        loss_args.setdefault("beta", data.get("hcl_beta", 0.5))
-        self.loss = _instantiate({**model["loss_function"], "init_args": loss_args})
-        self.optimizer = torch.optim.AdamW(self.encoder.parameters(), lr=model.get("lr", 1e-3))
-        final = "x".join(str(v) for v in data["final_yx_patch_size"])
+        self.encoder = cli.model.encoder
+        self.loss = cli.model.loss_function
+        self.optimizer = torch.optim.AdamW(self.encoder.parameters(), lr=cli.model.lr)
+        final = "x".join(str(v) for v in self.datamodule.final_yx_patch_size)
         self.description = (
-            f"demo {encoder_args.get('backbone')}, batch {data['batch_size']}, {final} crops"
+            f"demo {cli.config.model.encoder.init_args.backbone}, batch "
+            f"{self.datamodule.batch_size}, {final} crops"
         )
 
     def batches(self) -> Iterator[dict]:

@@ -1,8 +1,9 @@
 """The read ceiling of a loader pass: the same patches read by plain tensorstore.
 
 Used by ``bench_loader.py``: for the batches a loader pass read (its epochs, replayed from the
-sampler and the dataset's keyed positives), one ``ts.stack`` view per batch is built before
-the clock starts and read with one call per batch, with a chosen number of batches in flight.
+sampler and the dataset's keyed positives, located by ``dataset.patch_request``), one
+``ts.stack`` view per batch is built on stores opened here, before the clock starts, and read
+with one call per batch, with a chosen number of batches in flight.
 """
 
 from __future__ import annotations
@@ -12,10 +13,7 @@ from collections import deque
 from itertools import islice
 
 import numpy as np
-import polars as pl
 import tensorstore as ts
-
-from viscy_data.readers import tensorstore_spec
 
 
 class ReadCeiling:
@@ -23,25 +21,12 @@ class ReadCeiling:
 
     def __init__(self, dataset, cache_bytes: int) -> None:
         self.dataset = dataset
-        index = dataset.index
         self.context = ts.Context({"cache_pool": {"total_bytes_limit": cache_bytes}})
-        maps = index.registry.channel_maps
-        n_source = index.registry.num_source_channels
-        self.stores, self.channels = {}, {}
-        for (experiment, fov_name), fov in index.fovs.items():
-            spec = tensorstore_spec(fov)
-            self.stores[(experiment, fov_name)] = ts.open(
-                spec, read=True, context=self.context
-            ).result()
-            self.channels[(experiment, fov_name)] = [maps[experiment][p] for p in range(n_source)]
-        cols = index.tracks.select("experiment", "fov_name", "t", "y_clamp", "x_clamp")
-        experiments = cols["experiment"].cast(pl.String).to_list()
-        self.fov_of_row = list(zip(experiments, cols["fov_name"].cast(pl.String).to_list()))
-        height, width = index.yx_patch_size
-        self.patch = (height, width)
-        self.t = cols["t"].to_numpy()
-        self.y0 = cols["y_clamp"].to_numpy().astype(np.int64) - height // 2
-        self.x0 = cols["x_clamp"].to_numpy().astype(np.int64) - width // 2
+        # The dataset's own specs, opened here with a context of our own: no PatchReader.
+        self.stores = {
+            key: ts.open(spec, read=True, context=self.context).result()
+            for key, spec in dataset.reader.specs.items()
+        }
 
     def warm(self) -> None:
         """Read every array once, so a large enough cache holds the whole working set."""
@@ -53,8 +38,7 @@ class ReadCeiling:
 
         ``segments`` lists ``(epoch, batches)``: the first batches of each epoch, in order.
         """
-        z_range = self.dataset.index.z_range
-        (height, width), stacks, decoded, samples = self.patch, [], 0, 0
+        stacks, decoded, samples = [], 0, 0
         for epoch, n_batches in segments:
             sampler.set_epoch(epoch)
             self.dataset.set_epoch(epoch)
@@ -63,15 +47,21 @@ class ReadCeiling:
                 rows = np.concatenate(
                     [self.dataset.rows[positions], self.dataset.positive_rows(positions)]
                 )
+                request = self.dataset.patch_request(rows)
+                height, width = request.patch_yx
                 views, chunks = [], set()
-                for r in rows.tolist():
-                    key = self.fov_of_row[r]
-                    store, chans = self.stores[key], self.channels[key]
-                    t, y, x = int(self.t[r]), int(self.y0[r]), int(self.x0[r])
-                    region = store[t, chans, z_range, y : y + height, x : x + width]
+                for key, t, chans, y, x in zip(
+                    request.keys,
+                    request.t.tolist(),
+                    request.channels,
+                    request.y0.tolist(),
+                    request.x0.tolist(),
+                ):
+                    store = self.stores[key]
+                    region = store[t, list(chans), request.z_range, y : y + height, x : x + width]
                     views.append(region.translate_to[0])
-                    corner = (y, x)
-                    chunks |= _chunks_touched(store, key, t, chans, z_range, corner, self.patch)
+                    corner, patch = (y, x), (height, width)
+                    chunks |= _chunks_touched(store, key, t, chans, request.z_range, corner, patch)
                 stacks.append(ts.stack(views))
                 decoded += sum(nbytes for *_, nbytes in chunks)
                 samples += positions.size

@@ -107,7 +107,9 @@ def loader_rows(root: Path, demo: Path, args: argparse.Namespace) -> list[Row]:
             f"{statistics.median(r.mb_per_sample):.2f} MB decoded/sample",
             r.ceiling, ratio, "; ".join(targets), digits=0,
         ))  # fmt: skip
-    setup = bench_loader.measure_setup(bench_train_step.demo_data_args(demo, 2), args.repeats)
+    setup = bench_loader.measure_setup(
+        lambda: bench_train_step.demo_cli(demo, 2).datamodule, args.repeats
+    )
     rows.append(Row(
         "loader", "setup to first batch, demo data and demo_fit.yml (index, sampler, read)",
         "s", setup, target=_check(statistics.median(setup) < 2.0, "< 2 s"),

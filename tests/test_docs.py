@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 
 from dynaclr.cli import main
-from dynaclr.config_reference import render
+from dynaclr.cli.config_reference import render
 from dynaclr.demo import write_demo_dataset
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -17,7 +17,7 @@ def test_configuration_reference_is_up_to_date():
     actual = (DOCS / "configuration.md").read_text()
     assert actual == expected, (
         "docs/configuration.md is stale: run "
-        "`uv run python -m dynaclr.config_reference > docs/configuration.md`"
+        "`uv run python -m dynaclr.cli.config_reference > docs/configuration.md`"
     )
 
 
