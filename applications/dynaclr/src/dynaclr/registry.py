@@ -211,30 +211,8 @@ class ExperimentRegistry:
     ) -> tuple[int, int]:
         """Convert a positive-offset window in hours into frames of one experiment.
 
-        The rule is :func:`dynaclr.cell_index.tau.tau_range_frames`:
-        ``min = max(1, round_half_up(min_h * 60 / interval))`` and
-        ``max = round_half_up(max_h * 60 / interval)``; tau 0 (the anchor's own frame) is
-        never allowed.
-
-        Parameters
-        ----------
-        name : str
-            Experiment name.
-        tau_range_hours : pair of float
-            ``(min_hours, max_hours)``, 0 <= min <= max.
-        parameter : str, default "tau_range_hours"
-            Name of the window in the caller's API, used in error messages.
-
-        Returns
-        -------
-        tuple of int
-            ``(min_frames, max_frames)``, 1 <= min <= max.
-
-        Raises
-        ------
-        ConfigError
-            When the window is malformed or holds no whole frame >= 1 for this experiment's
-            interval (the message names the YAML file, the experiment and its interval).
+        The rule, its arguments and errors are :func:`dynaclr.cell_index.tau.tau_range_frames`'s,
+        with the experiment's ``interval_minutes``; messages name this registry's YAML file.
 
         Examples
         --------

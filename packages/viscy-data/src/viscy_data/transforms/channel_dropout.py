@@ -107,19 +107,8 @@ class ChannelDropout(BatchTransform):
     ) -> Tensor:
         """Return ``x`` with dropped channels zeroed (a new tensor), or ``x`` itself when inactive.
 
-        Parameters
-        ----------
-        x : Tensor
-            Batch of shape ``(B, C, Z, Y, X)``, any dtype, on any device.
-        norm_meta : dict, optional
-            Ignored; accepted like every batched transform's.
-        generator : torch.Generator, optional
-            CPU generator for this call only, overriding the one given at construction.
-
-        Returns
-        -------
-        Tensor
-            Same shape, dtype and device as ``x``.
+        As :meth:`BatchTransform.forward`; any dtype, and ``generator`` overrides the one given
+        at construction for this call only. ``norm_meta`` is ignored.
         """
         generator = self.generator if generator is None else generator
         self.check_input(x, generator)
