@@ -6,6 +6,7 @@ from collections.abc import Mapping
 import numpy as np
 import polars as pl
 
+from viscy_data.messages import unknown_names_message
 from viscy_data.samplers._strata import Strata
 
 
@@ -80,8 +81,12 @@ def named_weights(name: str, weights: object, names: tuple, column: str) -> np.n
     unknown = [key for key in weights if key not in names]
     if unknown:
         raise ValueError(
-            f"{name} names {unknown!r}, which valid_anchors column {column!r} does not have; "
-            f"values present: {list(names)!r}."
+            unknown_names_message(
+                f"{name} names {unknown!r}, which valid_anchors column {column!r} does not have",
+                [str(k) for k in unknown],
+                names,
+                known_label="values present",
+            )
         )
     missing = [key for key in names if key not in weights]
     if missing:
