@@ -15,6 +15,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from dynaclr.cli.embeddings_writer import EmbeddingWriter
 from dynaclr.datamodule import MultiExperimentDataModule
+from dynaclr.experiment_config import ConfigError
 from viscy_models.engine.contrastive import ContrastiveModule
 from viscy_models.losses.ntxent_hcl import NTXentHCL
 
@@ -35,8 +36,9 @@ def resolve_hcl_beta(hcl_beta: float, loss_beta: float | None) -> float:
 
     Raises
     ------
-    ValueError
-        When the loss's ``beta`` was set to a value other than ``data.hcl_beta``.
+    ConfigError
+        (a ``ValueError``) when the loss's ``beta`` was set to a value other than
+        ``data.hcl_beta``.
 
     Examples
     --------
@@ -44,7 +46,7 @@ def resolve_hcl_beta(hcl_beta: float, loss_beta: float | None) -> float:
     (0.2, 0.2)
     """
     if loss_beta is not None and float(loss_beta) not in (float(hcl_beta), float(_DEFAULT_BETA)):
-        raise ValueError(
+        raise ConfigError(
             f"conflicting hcl_beta values: data.hcl_beta={hcl_beta} but "
             f"{_LOSS_BETA}={loss_beta}. Set only data.hcl_beta (the CLI copies it into the loss)."
         )

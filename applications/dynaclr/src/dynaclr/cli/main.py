@@ -20,6 +20,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from dynaclr.cli.argv import config_arguments, config_files, demo_args
 from dynaclr.cli.inspect import inspect_main
 from dynaclr.cli.lightning_cli import DynaCLRCLI
+from dynaclr.experiment_config import ConfigError
 
 __all__ = ["main"]
 
@@ -54,15 +55,27 @@ def _report_outputs(cli: DynaCLRCLI) -> None:
     print("\n".join(lines))
 
 
-def _configuration_error(err: BaseException) -> ValueError | None:
-    """The ValueError behind a jsonargparse error (a failed link or class), if there is one."""
+def _configuration_error(err: BaseException) -> ConfigError | None:
+    """Our own ConfigError behind a jsonargparse error (e.g. a value a link refused), if any."""
     seen = set()
     while err is not None and id(err) not in seen:
         seen.add(id(err))
-        if isinstance(err, ValueError):
+        if isinstance(err, ConfigError):
             return err
         err = err.__cause__ or err.__context__
     return None
+
+
+def _error(command: str, files: str, err: Exception, wrapper: Exception | None = None) -> int:
+    """One paragraph on stderr and status 2; the traceback instead with ``DYNACLR_DEBUG=1``."""
+    if os.environ.get("DYNACLR_DEBUG"):
+        raise err from wrapper
+    where = f" (config: {files})" if files else ""
+    print(
+        f"dynaclr {command}: error{where}: {err}\n(set DYNACLR_DEBUG=1 for the traceback)",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
             warnings.filterwarnings("ignore", message=".*custom batch sampler.*for prediction")
             cli = DynaCLRCLI(args=argv, parser_kwargs=_PARSER_KWARGS)
     except ArgumentError as err:
-        cause = _configuration_error(err)
-        if cause is not None and os.environ.get("DYNACLR_DEBUG"):
-            raise cause from err
+        cause = _configuration_error(err)  # e.g. a value a link refused (hcl_beta)
+        if cause is not None:
+            return _error(command, files, cause, err)
         print(
             f"dynaclr {command}: configuration error in {files or 'the command line'}: {err}\n"
             f"Run 'dynaclr {command} --help' for every option and its documentation.",
@@ -99,14 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 143
     except (ValueError, FileNotFoundError, KeyError) as err:
-        if os.environ.get("DYNACLR_DEBUG"):
-            raise
-        where = f" (config: {files})" if files else ""
-        print(
-            f"dynaclr {command}: error{where}: {err}\n(set DYNACLR_DEBUG=1 for the traceback)",
-            file=sys.stderr,
-        )
-        return 2
+        return _error(command, files, err)
     if cli.subcommand == "fit":
         _report_outputs(cli)
     return 0
