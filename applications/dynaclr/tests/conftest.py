@@ -1,6 +1,7 @@
 """Shared fixtures of the dynaclr tests: small real experiments on disk.
 
-Sections: (1) one-off experiments built per test, (2) session-wide demo and identity datasets.
+Sections: (1) one-off experiments built per test, (2) the session-wide identity dataset (the
+session-wide demo dataset, ``demo_yaml``, comes from the repository's root ``conftest.py``).
 Session datasets are read-only: tests must not modify them.
 """
 
@@ -11,7 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dynaclr.demo import write_demo_dataset, write_identity_dataset
+from dynaclr.demo import write_identity_dataset
 from viscy_data.testing import write_hcs_plate
 
 # --- (1) one-off experiments ---------------------------------------------------------------------
@@ -60,12 +61,6 @@ def make_experiment(tmp_path: Path) -> Callable[..., dict]:
 
 
 # --- (2) session-wide datasets ------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def demo_yaml(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default demo dataset (2 experiments, NGFF 0.4); its ``experiments.yml``."""
-    return write_demo_dataset(tmp_path_factory.mktemp("demo"))
 
 
 @pytest.fixture(scope="session", params=["0.4", "0.5-sharded"])

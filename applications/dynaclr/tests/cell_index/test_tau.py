@@ -1,13 +1,11 @@
 """sample_tau: decaying weights over [tau_min, tau_max], checked by frequency."""
 
-import doctest
 import math
 
 import numpy as np
 import pytest
 
 from dynaclr import sample_tau
-from dynaclr.cell_index import borders, lineage, tau
 from dynaclr.cell_index.tau import sample_taus, tau_probabilities
 
 
@@ -87,9 +85,3 @@ def test_invalid_ranges_are_value_errors(args, match):
 
 def test_numpy_integers_are_accepted():
     assert 2 <= sample_tau(np.int64(2), np.int32(4), np.random.default_rng(0)) <= 4
-
-
-@pytest.mark.parametrize("module", [tau, lineage, borders])
-def test_docstring_examples(module):
-    result = doctest.testmod(module, extraglobs={"np": np})
-    assert result.attempted > 0 and result.failed == 0

@@ -7,6 +7,7 @@ import pytest
 
 from dynaclr.cli.embeddings_writer import EmbeddingWriter
 from dynaclr.datamodule import MultiExperimentDataModule
+from viscy_data.testing import quiet_trainer
 from viscy_models import ContrastiveEncoder, ContrastiveModule
 
 
@@ -42,14 +43,7 @@ def _predict(demo_yaml, out, tmp_path, callbacks=()):
         batch_size=128,
         num_workers=1,
     )
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_progress_bar=False,
-        callbacks=[EmbeddingWriter(out), *callbacks],
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(default_root_dir=tmp_path, callbacks=[EmbeddingWriter(out), *callbacks])
     trainer.predict(model, datamodule=dm, return_predictions=False)
     return dm
 

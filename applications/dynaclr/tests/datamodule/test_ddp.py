@@ -23,8 +23,12 @@ def test_two_ranks_get_disjoint_batches_and_equal_steps(identity_yaml, tmp_path)
     assert ranks[0]["global_step"] == ranks[1]["global_step"] > 0
     assert len(ranks[0]["train"]) == len(ranks[1]["train"])
     for epoch in (0, 1):
-        batches = [[tuple(map(tuple, ids)) for e, ids in r["train"] if e == epoch] for r in ranks]
+        batches = [
+            [tuple(map(tuple, ids)) for e, _, ids in r["train"] if e == epoch] for r in ranks
+        ]
         assert batches[0] and not set(batches[0]) & set(batches[1])
-    epochs = [[tuple(map(tuple, ids)) for e, ids in ranks[0]["train"] if e == ep] for ep in (0, 1)]
+    epochs = [
+        [tuple(map(tuple, ids)) for e, _, ids in ranks[0]["train"] if e == ep] for ep in (0, 1)
+    ]
     assert epochs[0] != epochs[1]
     assert len(ranks[0]["val"]) == len(ranks[1]["val"])

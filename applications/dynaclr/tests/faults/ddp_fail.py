@@ -10,11 +10,13 @@ in a collective. The run must end (non-zero exit) instead of hanging.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-import helpers  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parents[1]))
+import identity_runs  # noqa: E402
+
+from dynaclr.datamodule import MultiExperimentDataModule  # noqa: E402
 
 
-class FailingDataModule(helpers.MultiExperimentDataModule):
+class FailingDataModule(MultiExperimentDataModule):
     """Makes one rank's training reads fail from the third batch on."""
 
     fail_rank = 1
@@ -37,9 +39,9 @@ class FailingDataModule(helpers.MultiExperimentDataModule):
 
 def main(yaml_path: str, out_dir: str, fail_rank: int) -> None:
     FailingDataModule.fail_rank = fail_rank
-    dm = FailingDataModule(yaml_path, **{**helpers.DATAMODULE_ARGS, "batch_size": 4})
-    trainer = helpers.trainer(out_dir, devices=2, strategy="ddp", max_epochs=3)
-    trainer.fit(helpers.Recorder(), datamodule=dm)
+    dm = FailingDataModule(yaml_path, **{**identity_runs.DATAMODULE_ARGS, "batch_size": 4})
+    trainer = identity_runs.identity_trainer(out_dir, devices=2, strategy="ddp", max_epochs=3)
+    trainer.fit(identity_runs.Recorder(), datamodule=dm)
     print(f"rank {trainer.global_rank}: fit returned normally", flush=True)
 
 

@@ -13,17 +13,18 @@ from pathlib import Path
 
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-sys.path.insert(0, str(Path(__file__).parent))
-import helpers  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parents[1]))
+import identity_runs  # noqa: E402
 
 
 def main(yaml_path: str, out_dir: str, stop_step: int) -> None:
     checkpoint = ModelCheckpoint(dirpath=Path(out_dir, "ckpt"), save_last=True,
                                  save_on_exception=True)  # fmt: skip
-    model = helpers.Recorder(log_path=str(Path(out_dir, "batches.jsonl")),
-                             wait_for_sigterm_at=stop_step)  # fmt: skip
-    trainer = helpers.trainer(out_dir, callbacks=[checkpoint], enable_checkpointing=True)
-    trainer.fit(model, datamodule=helpers.identity_datamodule(yaml_path))
+    model = identity_runs.Recorder(log_path=str(Path(out_dir, "batches.jsonl")),
+                                   wait_for_sigterm_at=stop_step)  # fmt: skip
+    trainer = identity_runs.identity_trainer(out_dir, callbacks=[checkpoint],
+                                             enable_checkpointing=True)  # fmt: skip
+    trainer.fit(model, datamodule=identity_runs.identity_datamodule(yaml_path))
     print("fit returned normally", flush=True)
 
 

@@ -6,13 +6,31 @@ prediction pass over every observation. Stores are opened read-only (tensorstore
 ``read=True``, zarr ``mode="r"``), so nothing (no lock, cache or index file) appears there.
 """
 
+import hashlib
+import os
 import re
+from pathlib import Path
 
 import pytest
 
 from dynaclr.demo import write_demo_dataset, write_identity_dataset
 
-from .helpers import Recorder, identity_datamodule, trainer, tree_digest
+from ..identity_runs import Recorder, identity_datamodule, identity_trainer
+
+
+def tree_digest(root: str | os.PathLike) -> dict[str, tuple]:
+    """``relative path -> (size, mtime_ns, sha256)`` of every file; folders map to ()."""
+    root = Path(root)
+    digest: dict[str, tuple] = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        if path.is_dir():
+            digest[rel] = ()
+        else:
+            stat = path.stat()
+            sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            digest[rel] = (stat.st_size, stat.st_mtime_ns, sha)
+    return digest
 
 
 @pytest.mark.timeout(90)
@@ -25,12 +43,12 @@ def test_fit_and_predict_leave_the_input_tree_untouched(tmp_path, layout):
     before = tree_digest(data)
     assert any(path.endswith("tracks.csv") for path in before) and len(before) > 20
 
-    run = trainer(tmp_path / "out", max_epochs=2, limit_train_batches=3, limit_val_batches=2,
-                  enable_checkpointing=True)  # fmt: skip
+    run = identity_trainer(tmp_path / "out", limit_train_batches=3, limit_val_batches=2,
+                           enable_checkpointing=True)  # fmt: skip
     run.fit(Recorder(), datamodule=identity_datamodule(yaml_path))
     assert run.checkpoint_callback.best_model_path.startswith(str(tmp_path / "out"))
     dm = identity_datamodule(yaml_path)
-    predictions = trainer(tmp_path / "out").predict(Recorder(), datamodule=dm)
+    predictions = identity_trainer(tmp_path / "out").predict(Recorder(), datamodule=dm)
     assert sum(len(p) for p in predictions) == dm.predict_dataset.index.tracks.height
 
     assert tree_digest(data) == before

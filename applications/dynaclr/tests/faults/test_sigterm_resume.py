@@ -17,7 +17,7 @@ import pytest
 
 from dynaclr.demo import write_identity_dataset
 
-from .helpers import Recorder, identity_datamodule, trainer
+from ..identity_runs import Recorder, identity_datamodule, identity_trainer
 
 SCRIPT = Path(__file__).with_name("sigterm_fit.py")
 
@@ -37,7 +37,7 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float) -> None:
 def test_sigterm_mid_epoch_then_resume_continues_the_same_batches(tmp_path):
     yaml_path = write_identity_dataset(tmp_path / "data")
     full = Recorder()
-    run = trainer(tmp_path / "full")
+    run = identity_trainer(tmp_path / "full")
     run.fit(full, datamodule=identity_datamodule(yaml_path))
     steps_per_epoch = run.num_training_batches
     assert len(full.records) == 2 * steps_per_epoch >= 6
@@ -57,7 +57,7 @@ def test_sigterm_mid_epoch_then_resume_continues_the_same_batches(tmp_path):
     assert last.is_file(), f"no checkpoint on SIGTERM; stderr:\n{stderr[-3000:]}"
 
     resumed = Recorder()
-    trainer(tmp_path / "resumed").fit(
+    identity_trainer(tmp_path / "resumed").fit(
         resumed, datamodule=identity_datamodule(yaml_path), ckpt_path=last
     )
     assert [step for _, step, _ in resumed.records][0] == stop + 1, "no repeated or skipped step"

@@ -14,8 +14,7 @@ import pytest
 
 from dynaclr.datamodule import MultiExperimentDataModule
 from dynaclr.demo import write_demo_dataset
-
-from .helpers import loader_threads, wait_for_no_loader_threads
+from viscy_data.testing import loader_threads, wait_for_no_loader_threads
 
 N_BATCHES = 5000
 WARM_UP = 500

@@ -7,8 +7,9 @@ import pytest
 
 from dynaclr.demo import write_identity_dataset
 from viscy_data.readers import PatchReadError
+from viscy_data.testing import wait_for_no_loader_threads
 
-from .helpers import Recorder, identity_datamodule, trainer, wait_for_no_loader_threads
+from ..identity_runs import Recorder, identity_datamodule, identity_trainer
 
 
 def _corrupt(fov_array: Path) -> int:
@@ -26,7 +27,7 @@ def test_worker_error_surfaces_in_fit_with_store_fov_and_frame(tmp_path, num_wor
     assert _corrupt(store / "A/1/0/0") > 0  # after writing, before fit: setup reads no pixels
     model = Recorder()
     with pytest.raises(PatchReadError) as info:
-        trainer(tmp_path).fit(
+        identity_trainer(tmp_path).fit(
             model, datamodule=identity_datamodule(yaml_path, num_workers=num_workers)
         )
     message = str(info.value)

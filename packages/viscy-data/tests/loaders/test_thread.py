@@ -1,6 +1,5 @@
 """ThreadDataLoader: order, collation, bounded prefetch, errors, shutdown, pickling, resume."""
 
-import doctest
 import gc
 import importlib.util
 import pickle
@@ -14,32 +13,20 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch.utils.data import Dataset, IterableDataset, Sampler, Subset, default_collate
+from torch.utils.data import Dataset, IterableDataset, Subset, default_collate
 
-import viscy_data.loaders.thread as thread_module
 from viscy_data import ThreadDataLoader
 from viscy_data.loaders.collate import identity_collate
 
+from .conftest import (
+    BatchDataset,
+    FixedBatches,
+    assert_loader_threads_stopped,
+    batches_of,
+    new_loader_threads,
+)
+
 pytestmark = pytest.mark.timeout(60)
-
-
-class BatchDataset(Dataset):
-    """Builds whole batches in ``__getitems__``, sleeping a jittered time so threads reorder."""
-
-    def __init__(self, n: int = 40, jitter_s: float = 0.0) -> None:
-        self.n, self.jitter_s = n, jitter_s
-        self.lock = threading.Lock()
-        self.started = 0
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        with self.lock:
-            self.started += 1
-        if self.jitter_s:
-            time.sleep(self.jitter_s * ((indices[0] * 7919) % 5))
-        return {"idx": torch.tensor(indices), "x": torch.tensor(indices, dtype=torch.float32)}
 
 
 class ItemDataset(Dataset):
@@ -76,58 +63,6 @@ class GatedDataset(BatchDataset):
         return super().__getitems__(indices)
 
 
-class FixedBatches(Sampler[list[int]]):
-    """Yields ``batches`` rotated by the epoch; counts how often iteration started."""
-
-    def __init__(self, batches: list[list[int]]) -> None:
-        self.batches, self.epoch, self.starts = batches, 0, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self):
-        self.starts += 1
-        shift = self.epoch % len(self.batches)
-        yield from self.batches[shift:] + self.batches[:shift]
-
-
-def loader_threads() -> set[threading.Thread]:
-    """Loader threads alive now, less those other tests left behind before this one started."""
-    alive = {t for t in threading.enumerate() if t.name.startswith("ThreadDataLoader-")}
-    return alive - _EARLIER_THREADS
-
-
-_EARLIER_THREADS: set[threading.Thread] = set()
-
-
-@pytest.fixture(autouse=True)
-def _ignore_earlier_loader_threads():
-    gc.collect()  # closes iterators that earlier tests left in reference cycles
-    _EARLIER_THREADS.clear()
-    _EARLIER_THREADS.update(loader_threads())
-    yield
-    _EARLIER_THREADS.clear()
-
-
-def wait_for_no_loader_threads(timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while loader_threads() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not loader_threads(), f"threads still alive: {loader_threads()}"
-
-
-def batches_of(n: int = 40, size: int = 4) -> list[list[int]]:
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(0)).tolist()
-    return [order[i : i + size] for i in range(0, n, size)]
-
-
-def test_docstring_examples_run():
-    assert doctest.testmod(thread_module).failed == 0
-
-
 @pytest.mark.parametrize("num_workers", [0, 1, 3])
 def test_batches_come_out_in_sampler_order_whatever_the_thread_timing(num_workers):
     expected = batches_of()
@@ -138,7 +73,7 @@ def test_batches_come_out_in_sampler_order_whatever_the_thread_timing(num_worker
     assert loader.collate_fn is identity_collate
     assert [batch["idx"].tolist() for batch in loader] == expected
     assert len(loader) == len(expected) == dataset.started
-    wait_for_no_loader_threads()
+    assert_loader_threads_stopped()
 
 
 def test_zero_workers_start_no_thread():
@@ -207,7 +142,7 @@ def test_worker_exception_is_reraised_with_type_traceback_and_note():
     assert "__getitems__" in frames  # the worker's own frames are kept
     assert any("while fetching batch 3 of this epoch" in note for note in info.value.__notes__)
     assert any("ThreadDataLoader-" in note for note in info.value.__notes__)
-    wait_for_no_loader_threads()
+    assert_loader_threads_stopped()
 
 
 def test_exception_without_threads_is_raised_unchanged_with_note():
@@ -220,10 +155,10 @@ def test_exception_without_threads_is_raised_unchanged_with_note():
 def test_breaking_out_of_the_loop_stops_the_threads():
     loader = ThreadDataLoader(BatchDataset(n=400), batch_size=4, num_workers=2)
     for i, _ in enumerate(loader):
-        assert len(loader_threads()) == 2
+        assert len(new_loader_threads()) == 2
         if i == 2:
             break
-    wait_for_no_loader_threads()
+    assert_loader_threads_stopped()
 
 
 def test_deleting_or_collecting_the_iterator_stops_the_threads():
@@ -231,14 +166,14 @@ def test_deleting_or_collecting_the_iterator_stops_the_threads():
     it = iter(loader)
     next(it)
     del it
-    wait_for_no_loader_threads()
+    assert_loader_threads_stopped()
     it = iter(loader)
     next(it)
     cycle = [it]
     cycle.append(cycle)  # only the cyclic collector can free it now
     del it, cycle
     gc.collect()
-    wait_for_no_loader_threads()
+    assert_loader_threads_stopped()
 
 
 def test_close_during_a_blocked_fetch_returns_promptly_and_threads_finish_after():
@@ -256,7 +191,7 @@ def test_close_during_a_blocked_fetch_returns_promptly_and_threads_finish_after(
         with pytest.raises(StopIteration):
             next(it)
     dataset.gate.set()
-    wait_for_no_loader_threads()
+    assert_loader_threads_stopped()
 
 
 def test_timeout_raises_when_a_batch_is_late():
@@ -265,7 +200,7 @@ def test_timeout_raises_when_a_batch_is_late():
     with pytest.raises(TimeoutError, match=r"batch 0 was not ready after timeout=0.05 s"):
         next(iter(loader))
     dataset.gate.set()
-    wait_for_no_loader_threads()
+    assert_loader_threads_stopped()
 
 
 def test_sampler_is_not_touched_before_the_first_batch_so_set_epoch_applies():
@@ -337,7 +272,7 @@ def test_benchmark_smoke_run_shows_two_threads_beat_none_on_a_sleeping_dataset(c
     assert "batches/s median (min/max)" in capsys.readouterr().out
     sleep_2 = next(r for r in rows if r["dataset"].startswith("sleep") and r["workers"] == 2)
     assert sleep_2["ratio"] > 1.2
-    wait_for_no_loader_threads()
+    assert_loader_threads_stopped()
 
 
 _EXIT_SCRIPT = """

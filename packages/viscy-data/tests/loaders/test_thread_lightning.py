@@ -1,16 +1,16 @@
 """ThreadDataLoader under a real lightning.Trainer: fit two epochs, predict, re-instantiation."""
 
-import threading
-import time
-
 import lightning
 import pytest
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities.data import _update_dataloader
-from torch.utils.data import Dataset, DistributedSampler, Sampler
+from torch.utils.data import DistributedSampler, Sampler
 
 from viscy_data import ThreadDataLoader
+from viscy_data.testing import quiet_trainer
+
+from .conftest import BatchDataset, StatefulBatches, assert_loader_threads_stopped
 
 pytestmark = [
     pytest.mark.timeout(120),
@@ -18,19 +18,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Be aware that when using `ckpt_path`"),
     pytest.mark.filterwarnings("ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated"),
 ]
-
-
-class IdDataset(Dataset):
-    """Each sample carries its index, so the test can see exactly what the model received."""
-
-    def __init__(self, n: int = 24) -> None:
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        return {"idx": torch.tensor(indices), "x": torch.tensor(indices, dtype=torch.float32)}
 
 
 class ListBatches(Sampler[list[int]]):
@@ -46,30 +33,6 @@ class ListBatches(Sampler[list[int]]):
         yield from self.batches
 
 
-class ShuffledBatches(Sampler[list[int]]):
-    """Seeded batches, a new order per epoch, resumable through ``{"epoch", "batches_done"}``."""
-
-    def __init__(self, n: int = 24, batch_size: int = 4) -> None:
-        self.n, self.batch_size, self.epoch, self.batches_done = n, batch_size, 0, 0
-
-    def __len__(self) -> int:
-        return self.n // self.batch_size
-
-    def __iter__(self):
-        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.epoch))
-        batches = order.view(len(self), self.batch_size).tolist()
-        while self.batches_done < len(self):
-            self.batches_done += 1
-            yield batches[self.batches_done - 1]
-        self.epoch, self.batches_done = self.epoch + 1, 0
-
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "batches_done": self.batches_done}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch, self.batches_done = state["epoch"], state["batches_done"]
-
-
 BATCHES = [[5, 1, 7], [0, 2, 9], [23, 11, 4], [8, 3, 6], [10, 12, 13]]
 
 
@@ -77,19 +40,21 @@ def build_loaders(mode: str) -> tuple[ThreadDataLoader, ThreadDataLoader]:
     """(train, predict) loaders for one of the two ways of giving batches."""
     if mode == "batch_sampler":
         train = ThreadDataLoader(
-            IdDataset(), batch_sampler=ListBatches(BATCHES), num_workers=2, prefetch=1
+            BatchDataset(24), batch_sampler=ListBatches(BATCHES), num_workers=2, prefetch=1
         )
-        predict = ThreadDataLoader(IdDataset(), batch_sampler=ListBatches(BATCHES), num_workers=2)
+        predict = ThreadDataLoader(
+            BatchDataset(24), batch_sampler=ListBatches(BATCHES), num_workers=2
+        )
         return train, predict
     train = ThreadDataLoader(
-        IdDataset(),
+        BatchDataset(24),
         batch_size=5,
         shuffle=True,
         num_workers=2,
         prefetch=1,
         generator=torch.Generator().manual_seed(0),
     )
-    return train, ThreadDataLoader(IdDataset(), batch_size=5, num_workers=2, prefetch=1)
+    return train, ThreadDataLoader(BatchDataset(24), batch_size=5, num_workers=2, prefetch=1)
 
 
 class RecordingModule(lightning.LightningModule):
@@ -133,33 +98,9 @@ class IndexWriter(BasePredictionWriter):
         self.batch_indices.append(list(batch_indices))
 
 
-def make_trainer(tmp_path, **kwargs) -> lightning.Trainer:
-    defaults = {"max_epochs": 2, "logger": False, "enable_checkpointing": False}
-    return lightning.Trainer(
-        accelerator="cpu",
-        devices=1,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-        **{**defaults, **kwargs},
-    )
-
-
-def loader_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith("ThreadDataLoader-")}
-
-
-def wait_for_no_new_loader_threads(before: set[threading.Thread]) -> None:
-    deadline = time.monotonic() + 5.0
-    while loader_threads() - before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not loader_threads() - before
-
-
 @pytest.mark.parametrize("where", ["argument", "hook"])
 @pytest.mark.parametrize("mode", ["batch_sampler", "batch_size"])
 def test_fit_two_epochs_and_predict_with_a_real_trainer(tmp_path, mode, where):
-    before = loader_threads()
     if where == "hook":
         model = HookModule(mode)
         fit_kwargs, predict_kwargs = {}, {}
@@ -168,7 +109,7 @@ def test_fit_two_epochs_and_predict_with_a_real_trainer(tmp_path, mode, where):
         train, predict = build_loaders(mode)
         fit_kwargs, predict_kwargs = {"train_dataloaders": train}, {"dataloaders": predict}
     writer = IndexWriter()
-    trainer = make_trainer(tmp_path, callbacks=[writer])
+    trainer = quiet_trainer(default_root_dir=tmp_path, max_epochs=2, callbacks=[writer])
     trainer.fit(model, **fit_kwargs)
     predictions = trainer.predict(model, **predict_kwargs)
     # Lightning's record of each batch's indices stays right although the loader reads ahead.
@@ -189,11 +130,11 @@ def test_fit_two_epochs_and_predict_with_a_real_trainer(tmp_path, mode, where):
     assert isinstance(loader, ThreadDataLoader)
     assert type(loader.batch_sampler).__name__ == "_IndexBatchSamplerWrapper"
     assert loader.num_workers == 2 and loader.prefetch == (2 if mode == "batch_sampler" else 1)
-    wait_for_no_new_loader_threads(before)
+    assert_loader_threads_stopped()
 
 
 def test_lightning_can_inject_a_distributed_sampler():
-    loader = ThreadDataLoader(IdDataset(n=20), batch_size=3, shuffle=False, num_workers=2)
+    loader = ThreadDataLoader(BatchDataset(n=20), batch_size=3, shuffle=False, num_workers=2)
     sampler = DistributedSampler(loader.dataset, num_replicas=2, rank=1, shuffle=False)
     sharded = _update_dataloader(loader, sampler)
     assert isinstance(sharded, ThreadDataLoader)
@@ -205,8 +146,11 @@ def test_lightning_can_inject_a_distributed_sampler():
 def test_mid_epoch_resume_from_a_checkpoint_continues_with_the_unseen_batches(tmp_path):
     def fit(root, ckpt_path=None, **trainer_kwargs) -> list[list[int]]:
         model = RecordingModule()
-        loader = ThreadDataLoader(IdDataset(), batch_sampler=ShuffledBatches(), num_workers=2)
-        make_trainer(root, **trainer_kwargs).fit(model, loader, ckpt_path=ckpt_path)
+        loader = ThreadDataLoader(
+            BatchDataset(24), batch_sampler=StatefulBatches(24), num_workers=2
+        )
+        trainer = quiet_trainer(default_root_dir=root, max_epochs=2, **trainer_kwargs)
+        trainer.fit(model, loader, ckpt_path=ckpt_path)
         return model.seen
 
     uninterrupted = fit(tmp_path / "full")
@@ -221,9 +165,8 @@ def test_mid_epoch_resume_from_a_checkpoint_continues_with_the_unseen_batches(tm
 
 
 def test_limit_train_batches_abandons_each_pass_without_leaking_threads(tmp_path):
-    before = loader_threads()
     model = RecordingModule()
-    loader = ThreadDataLoader(IdDataset(), batch_sampler=ListBatches(BATCHES), num_workers=2)
-    make_trainer(tmp_path, max_epochs=3, limit_train_batches=2).fit(model, loader)
+    loader = ThreadDataLoader(BatchDataset(24), batch_sampler=ListBatches(BATCHES), num_workers=2)
+    quiet_trainer(default_root_dir=tmp_path, max_epochs=3, limit_train_batches=2).fit(model, loader)
     assert model.seen == BATCHES[:2] * 3
-    wait_for_no_new_loader_threads(before)
+    assert_loader_threads_stopped()

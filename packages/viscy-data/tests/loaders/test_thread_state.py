@@ -1,54 +1,48 @@
 """ThreadDataLoader.state_dict / load_state_dict: a resumed pass yields only the unseen batches."""
 
 import pickle
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
-import torch
-from torch.utils.data import Dataset, Sampler
 
 from viscy_data import ThreadDataLoader
+from viscy_data.testing import RESUME_POINTS, check_resume
+
+from .conftest import BatchDataset, StatefulBatches, assert_loader_threads_stopped
 
 pytestmark = pytest.mark.timeout(60)
 
 
-class BatchDataset(Dataset):
-    """Builds whole batches of sample indices in ``__getitems__``."""
+class StartBatchDataset(BatchDataset):
+    """A :class:`BatchDataset` that starts its reads on a pool: the loader's reader-thread path."""
 
-    def __init__(self, n: int = 40) -> None:
-        self.n = n
+    pool = ThreadPoolExecutor(4, thread_name_prefix="storage")  # shared by every instance
 
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        return {"idx": torch.tensor(indices)}
+    def start_batch(self, indices: list[int]) -> Future:
+        return self.pool.submit(self.__getitems__, list(indices))
 
 
-class StatefulBatches(Sampler[list[int]]):
-    """Seeded shuffled batches per epoch, with state ``{"epoch", "batches_done"}``."""
+def _loader(dataset: str, sampler: str, num_workers: int) -> ThreadDataLoader:
+    data = BatchDataset(n=24) if dataset == "getitems" else StartBatchDataset(n=24)
+    if sampler == "stateful":
+        return ThreadDataLoader(data, batch_sampler=StatefulBatches(24), num_workers=num_workers)
+    return ThreadDataLoader(data, batch_size=4, num_workers=num_workers)  # sequential order
 
-    def __init__(self, n: int = 40, batch_size: int = 4, seed: int = 0) -> None:
-        self.n, self.batch_size, self.seed = n, batch_size, seed
-        self.epoch, self.batches_done = 0, 0
 
-    def __len__(self) -> int:
-        return self.n // self.batch_size
-
-    def __iter__(self):
-        order = torch.randperm(
-            self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch)
-        )
-        batches = order[: len(self) * self.batch_size].view(len(self), self.batch_size).tolist()
-        while self.batches_done < len(self):
-            self.batches_done += 1
-            yield batches[self.batches_done - 1]
-        self.epoch, self.batches_done = self.epoch + 1, 0
-
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "batches_done": self.batches_done}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch, self.batches_done = state["epoch"], state["batches_done"]
+@pytest.mark.parametrize("stop", RESUME_POINTS)
+@pytest.mark.parametrize("sampler", ["stateful", "stateless"])
+@pytest.mark.parametrize("dataset", ["getitems", "start_batch"])
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_resume_contract(num_workers, dataset, sampler, stop):
+    loader = _loader(dataset, sampler, num_workers)
+    assert loader.batches_start_async == (dataset == "start_batch")
+    run = check_resume(
+        lambda: _loader(dataset, sampler, num_workers),
+        stop_after=stop,
+        view=lambda batch: batch["idx"].tolist(),
+    )
+    assert len(run) == 2 * 6
+    assert_loader_threads_stopped()
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])

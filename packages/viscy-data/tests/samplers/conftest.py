@@ -1,4 +1,4 @@
-"""Small anchors tables for the sampler tests."""
+"""Small anchors tables for the sampler tests, and the batches of several epochs."""
 
 from collections.abc import Callable, Mapping, Sequence
 
@@ -28,6 +28,15 @@ def build_anchors(
         }
     )
     return table[np.random.default_rng(seed).permutation(table.height)]
+
+
+def epochs_of(sampler, n_epochs: int) -> list[list[int]]:
+    """The batches of epochs ``0 .. n_epochs - 1`` of ``sampler``, one after the other."""
+    batches = []
+    for epoch in range(n_epochs):
+        sampler.set_epoch(epoch)
+        batches += list(sampler)
+    return batches
 
 
 @pytest.fixture

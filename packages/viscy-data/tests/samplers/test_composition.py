@@ -1,33 +1,21 @@
 """What a batch holds: experiment choice, leaky rows, condition quotas, queue coverage."""
 
-import doctest
 from collections import Counter
 
 import numpy as np
 import pytest
 
-import viscy_data.samplers.batch as batch_module
 from viscy_data import FlexibleBatchSampler
+
+from .conftest import epochs_of
 
 
 def _column(table, name):
     return np.asarray(table.get_column(name).to_list())
 
 
-def _epochs(sampler, n_epochs):
-    batches = []
-    for epoch in range(n_epochs):
-        sampler.set_epoch(epoch)
-        batches += list(sampler)
-    return batches
-
-
 def _primary(experiments, batch):
     return Counter(experiments[batch].tolist()).most_common(1)[0]
-
-
-def test_docstring_example_runs():
-    assert doctest.testmod(batch_module).failed == 0
 
 
 def test_batches_are_full_unique_python_int_row_positions(three_experiments):
@@ -42,7 +30,7 @@ def test_batches_are_full_unique_python_int_row_positions(three_experiments):
 def test_each_batch_comes_from_one_experiment_drawn_by_anchor_count(three_experiments):
     experiments = _column(three_experiments, "experiment")
     sampler = FlexibleBatchSampler(three_experiments, batch_size=10, condition_balanced=False)
-    batches = _epochs(sampler, 20)
+    batches = epochs_of(sampler, 20)
     primaries = Counter()
     for batch in batches:
         name, n = _primary(experiments, batch)
@@ -57,7 +45,7 @@ def test_experiment_weights_replace_anchor_counts(three_experiments):
     sampler = FlexibleBatchSampler(
         three_experiments, batch_size=10, experiment_weights={"a": 1, "b": 0, "c": 3}
     )
-    primaries = Counter(_primary(experiments, b)[0] for b in _epochs(sampler, 20))
+    primaries = Counter(_primary(experiments, b)[0] for b in epochs_of(sampler, 20))
     total = sum(primaries.values())
     assert "b" not in primaries
     assert primaries["c"] / total == pytest.approx(0.75, abs=0.04)
@@ -67,7 +55,7 @@ def test_leaky_rows_are_that_fraction_and_follow_other_experiments_counts(three_
     experiments = _column(three_experiments, "experiment")
     sampler = FlexibleBatchSampler(three_experiments, batch_size=16, leaky=0.25)
     leaked_from_b_or_c_when_a = Counter()
-    for batch in _epochs(sampler, 10):
+    for batch in epochs_of(sampler, 10):
         name, n = _primary(experiments, batch)
         assert n == 12 and len(batch) == len(set(batch)) == 16
         if name == "a":
@@ -82,7 +70,7 @@ def test_leaky_rows_follow_experiment_weights(three_experiments):
         three_experiments, batch_size=20, leaky=0.5, experiment_weights={"a": 1, "b": 1, "c": 1}
     )
     leaked = Counter()
-    for batch in _epochs(sampler, 10):
+    for batch in epochs_of(sampler, 10):
         name, n = _primary(experiments, batch)
         assert n == 10
         if name == "a":
@@ -119,7 +107,7 @@ def test_largest_remainder_rotates_the_extra_slot(make_anchors):
     table = make_anchors({("a", c): 200 for c in "xyz"})
     conditions = _column(table, "condition")
     got_four = Counter()
-    for batch in _epochs(FlexibleBatchSampler(table, batch_size=10), 5):
+    for batch in epochs_of(FlexibleBatchSampler(table, batch_size=10), 5):
         counts = Counter(conditions[batch].tolist())
         assert sorted(counts.values()) == [3, 3, 4]
         got_four[counts.most_common(1)[0][0]] += 1

@@ -8,6 +8,7 @@ import pytest
 from torch.utils.data import DataLoader
 
 from viscy_data import FlexibleBatchSampler
+from viscy_data.testing import RESUME_POINTS, check_resume
 
 KINDS = {
     "queues": {},
@@ -122,6 +123,19 @@ def test_resume_yields_exactly_the_rest_of_the_epoch(three_experiments, options,
     assert head + list(restored) == whole
     assert list(restored) != whole  # the following iteration is the next epoch
     assert restored.epoch == 5
+
+
+@pytest.mark.parametrize("stop", RESUME_POINTS)
+@pytest.mark.parametrize(("num_replicas", "rank"), [(1, 0), (2, 0), (2, 1)])
+def test_resume_contract(three_experiments, options, num_replicas, rank, stop):
+    run = check_resume(
+        lambda: FlexibleBatchSampler(
+            three_experiments, batch_size=16, num_replicas=num_replicas, rank=rank, seed=2,
+            **options,
+        ),
+        stop_after=stop,
+    )  # fmt: skip
+    assert len(run) == 2 * (1000 // 16 // num_replicas)
 
 
 def test_set_start_batch_and_a_new_epoch_drop_the_resume_point(three_experiments):

@@ -5,6 +5,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from viscy_data import FlexibleBatchSampler
+from viscy_data.testing import quiet_trainer
 
 
 class _Recorder(L.LightningModule):
@@ -27,17 +28,8 @@ def test_trainer_without_set_epoch_gets_a_fresh_order_each_epoch(three_experimen
     sampler = FlexibleBatchSampler(three_experiments, batch_size=16, seed=7)
     loader = DataLoader(list(range(three_experiments.height)), batch_sampler=sampler)
     model = _Recorder()
-    trainer = L.Trainer(
-        max_epochs=3,
-        limit_train_batches=2,  # epochs are abandoned early, as in the upstream failure
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        use_distributed_sampler=False,
-        default_root_dir=tmp_path,
-    )
+    # limit_train_batches: epochs are abandoned early, as in the upstream failure
+    trainer = quiet_trainer(default_root_dir=tmp_path, max_epochs=3, limit_train_batches=2)
     trainer.fit(model, train_dataloaders=loader)
     epochs = [model.seen[i : i + 2] for i in (0, 2, 4)]
     assert len(model.seen) == 6

@@ -1,13 +1,11 @@
 """ContrastiveEncoder: every stem/depth example of docs/viscy-models.md, and its errors."""
 
-import doctest
 import re
 from pathlib import Path
 
 import pytest
 import torch
 
-import viscy_models.encoders.contrastive as contrastive
 from viscy_models import ContrastiveEncoder
 from viscy_models.encoders.contrastive import supported_backbones
 
@@ -124,7 +122,3 @@ def test_supported_backbones_are_convnext_and_resnet_only():
     assert {"convnext_tiny", "convnext_atto", "resnet18", "resnet10t"} <= set(names)
     assert all(n.startswith(("convnext", "resnet")) and "clip" not in n for n in names)
     assert "resnext50_32x4d" not in names
-
-
-def test_docstring_examples_run():
-    assert doctest.testmod(contrastive, raise_on_error=True).attempted > 0

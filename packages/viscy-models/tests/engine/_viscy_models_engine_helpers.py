@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch.loggers import CSVLogger, Logger
 from torch.utils.data import DataLoader, Dataset
 
+from viscy_data.testing import quiet_trainer
 from viscy_models import ContrastiveEncoder, ContrastiveModule, NTXentHCL
 
 SHAPE = (2, 3, 32, 32)  # (C, Z, Y, X) of every sample
@@ -97,10 +98,9 @@ def run_ddp_rank(rank: int, world_size: int, port: int, out_dir: str) -> None:
     )  # fmt: skip
     L.seed_everything(0, verbose=False)
     recorder = ImageRecorder()
-    trainer = L.Trainer(
-        accelerator="cpu", devices=world_size, strategy="ddp", max_epochs=2,
-        logger=[CSVLogger(out_dir, name="csv"), recorder], enable_progress_bar=False,
-        enable_checkpointing=False, enable_model_summary=False, log_every_n_steps=1,
+    trainer = quiet_trainer(
+        devices=world_size, strategy="ddp", use_distributed_sampler=True, max_epochs=2,
+        logger=[CSVLogger(out_dir, name="csv"), recorder], log_every_n_steps=1,
     )  # fmt: skip
     module = make_module(log_batches_per_epoch=2)
     loader = DataLoader(PairDataset(16), batch_size=4)

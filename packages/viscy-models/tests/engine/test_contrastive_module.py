@@ -18,6 +18,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.model_summary import ModelSummary
 from torch.utils.data import DataLoader
 
+from viscy_data.testing import quiet_trainer
 from viscy_models import ContrastiveEncoder, ContrastiveModule, NTXentHCL
 
 _HELPERS = Path(__file__).with_name("_viscy_models_engine_helpers.py")
@@ -34,11 +35,9 @@ METRICS = (
 
 
 def _trainer(tmp_path, **kwargs) -> L.Trainer:
-    kwargs.setdefault("logger", CSVLogger(tmp_path, name="csv"))
-    return L.Trainer(
-        accelerator="cpu", enable_progress_bar=False, enable_checkpointing=False,
-        default_root_dir=tmp_path, **kwargs,
-    )  # fmt: skip
+    """A quiet trainer that logs to CSV and shows the model summary unless told otherwise."""
+    defaults = {"logger": CSVLogger(tmp_path, name="csv"), "enable_model_summary": True}
+    return quiet_trainer(default_root_dir=tmp_path, **{**defaults, **kwargs})
 
 
 class StepLosses(Callback):

@@ -1,6 +1,5 @@
 """NTXentHCL against pytorch-metric-learning (beta = 0) and the paper's formula (beta > 0)."""
 
-import doctest
 import math
 
 import pytest
@@ -182,7 +181,3 @@ def test_rejects_mismatched_shapes():
         ValueError, match=r"expected embeddings of shape \(N, D\).*\(8, 4\) and \(6,\)"
     ):
         NTXentHCL()(torch.randn(8, 4), torch.arange(6))
-
-
-def test_docstring_examples_run():
-    assert doctest.testmod(ntxent_hcl, raise_on_error=True).attempted > 0
