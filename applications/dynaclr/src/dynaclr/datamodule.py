@@ -203,6 +203,7 @@ class MultiExperimentDataModule(pl.LightningDataModule):
             seed=self.seed,
         )
         self._train_batches: TrainerSyncedBatches | None = None
+        self._train_loader: TrainLoader | None = None
         self._pending_state: dict[str, int] | None = None
 
     # ----------------------------------------------------------------- setup
@@ -317,7 +318,8 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         if self._pending_state is not None:
             self._train_batches.load_state_dict(self._pending_state)
             self._pending_state = None
-        return self._loader(self.train_dataset, self._train_batches, TrainLoader)
+        self._train_loader = self._loader(self.train_dataset, self._train_batches, TrainLoader)
+        return self._train_loader
 
     def val_dataloader(self) -> ThreadDataLoader | list:
         """The same seeded validation batches every epoch, sharded across ranks."""
@@ -338,9 +340,17 @@ class MultiExperimentDataModule(pl.LightningDataModule):
 
     # ------------------------------------------------------------ resume
     def state_dict(self) -> dict[str, int]:
-        """Sampler position: epoch and batches the training loop has consumed in it."""
+        """Sampler position: epoch and batches the training loop has consumed in it.
+
+        With a trainer, its count of processed batches; without one, the position after the
+        last batch the training loader handed out (not those it is reading ahead).
+        """
         if self._train_batches is None:
             return {}
+        if self._trainer() is None and self._train_loader is not None:
+            consumed = self._train_loader.consumed_sampler_state()
+            if consumed:
+                return dict(consumed)
         return self._train_batches.state_dict()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:

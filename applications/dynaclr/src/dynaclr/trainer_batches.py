@@ -115,8 +115,13 @@ class TrainLoader(ThreadDataLoader):
     """A :class:`ThreadDataLoader` whose resume state lives in the datamodule, not the loader.
 
     The loader's own count includes batches Lightning prefetched but did not train on; the
-    datamodule saves the trainer's consumed count instead, so this loader saves nothing.
+    datamodule saves the trainer's consumed count instead, so this loader saves nothing. With
+    no trainer, :meth:`consumed_sampler_state` tells the datamodule where the consumer is.
     """
+
+    def consumed_sampler_state(self) -> dict[str, Any] | None:
+        """The batch sampler's state right after the last batch handed out (None before any)."""
+        return super().state_dict()["sampler_state"]
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -66,7 +66,7 @@ def unusable_divisor(divisor: Any, eps: float) -> Any:
     >>> unusable_divisor(np.array([0.0]), eps=1e-6).tolist()
     [False]
     """
-    not_finite = (divisor - divisor) != 0  # NaN and +-inf (inf - inf is NaN)
+    not_finite = (divisor != divisor) | (abs(divisor) == float("inf"))  # NaN, +-inf
     return not_finite | (divisor < 0) | ((divisor == 0) & (eps <= 0))
 
 
