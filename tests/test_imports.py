@@ -81,14 +81,3 @@ def test_moved_modules_re_export_from_their_old_path(old):
     assert getattr(importlib.import_module(old), name) is getattr(
         importlib.import_module(home), name
     )
-
-
-def test_python_dash_m_dynaclr_cli_runs():
-    done = subprocess.run(
-        [sys.executable, "-m", "dynaclr.cli", "fit", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "--data.hcl_beta" in done.stdout

@@ -138,7 +138,8 @@ _EARLIER_THREADS: set[threading.Thread] = set()
 
 @pytest.fixture(autouse=True)
 def _ignore_earlier_loader_threads():
-    gc.collect()  # closes iterators that earlier tests left in reference cycles
+    if loader_threads():  # only then can an earlier test's iterator linger in a cycle
+        gc.collect()  # closes iterators that earlier tests left in reference cycles (~0.4 s)
     _EARLIER_THREADS.clear()
     _EARLIER_THREADS.update(loader_threads())
     yield
