@@ -202,7 +202,6 @@ class MultiExperimentDataModule(pl.LightningDataModule):
             ),
             seed=self.seed,
         )
-        self._train_batches: TrainerSyncedBatches | None = None
         self._train_loader: TrainLoader | None = None
         self._pending_state: dict[str, int] | None = None
 
@@ -314,11 +313,11 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         if self.train_dataset is None:
             raise RuntimeError("call setup('fit') before train_dataloader()")
         sampler = self._sampler(self.train_dataset, self.temporal_enrichment, drop_last=True)
-        self._train_batches = TrainerSyncedBatches(sampler, self.train_dataset, self)
+        batches = TrainerSyncedBatches(sampler, self.train_dataset, self)
         if self._pending_state is not None:
-            self._train_batches.load_state_dict(self._pending_state)
+            batches.load_state_dict(self._pending_state)
             self._pending_state = None
-        self._train_loader = self._loader(self.train_dataset, self._train_batches, TrainLoader)
+        self._train_loader = self._loader(self.train_dataset, batches, TrainLoader)
         return self._train_loader
 
     def val_dataloader(self) -> ThreadDataLoader | list:
@@ -340,27 +339,20 @@ class MultiExperimentDataModule(pl.LightningDataModule):
 
     # ------------------------------------------------------------ resume
     def state_dict(self) -> dict[str, int]:
-        """Sampler position: epoch and batches the training loop has consumed in it.
+        """Sampler position: epoch and batches the training loop consumed in it.
 
-        With a trainer, its count of processed batches; without one, the position after the
-        last batch the training loader handed out (not those it is reading ahead).
+        See :meth:`TrainLoader.resume_state` (read-ahead batches do not count).
         """
-        if self._train_batches is None:
-            return {}
-        if self._trainer() is None and self._train_loader is not None:
-            consumed = self._train_loader.consumed_sampler_state()
-            if consumed:
-                return dict(consumed)
-        return self._train_batches.state_dict()
+        return self._train_loader.resume_state() if self._train_loader is not None else {}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore the sampler position saved by :meth:`state_dict`."""
         if not state_dict:
             return
-        if self._train_batches is None:
+        if self._train_loader is None:
             self._pending_state = dict(state_dict)
         else:
-            self._train_batches.load_state_dict(state_dict)
+            self._train_loader.batch_sampler.load_state_dict(state_dict)
 
     # --------------------------------------------------------- transforms
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:

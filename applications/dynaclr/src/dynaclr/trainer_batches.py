@@ -45,14 +45,15 @@ class TrainerSyncedBatches(Sampler[list[int]]):
         self.datamodule = datamodule
         self._resume: tuple[int, int] | None = None
 
-    def _trainer(self):
+    def trainer(self):
+        """The datamodule's trainer, or None when none is attached."""
         return getattr(self.datamodule, "trainer", None)
 
     def __len__(self) -> int:
         return len(self.sampler)
 
     def __iter__(self) -> Iterator[list[int]]:
-        trainer = self._trainer()
+        trainer = self.trainer()
         if trainer is not None:
             self.sampler.set_epoch(int(trainer.current_epoch))
         if self._resume is not None:
@@ -73,7 +74,7 @@ class TrainerSyncedBatches(Sampler[list[int]]):
 
     def state_dict(self) -> dict[str, int]:
         """``{"epoch", "batches_done", "seed"}``: batches the training loop consumed this epoch."""
-        trainer = self._trainer()
+        trainer = self.trainer()
         if trainer is None:
             state = self.sampler.state_dict()
             return {k: int(state[k]) for k in ("epoch", "batches_done", "seed")}
@@ -112,16 +113,25 @@ class FixedEpochBatches(Sampler[list[int]]):
 
 
 class TrainLoader(ThreadDataLoader):
-    """A :class:`ThreadDataLoader` whose resume state lives in the datamodule, not the loader.
+    """The training :class:`ThreadDataLoader`, over :class:`TrainerSyncedBatches`.
 
-    The loader's own count includes batches Lightning prefetched but did not train on; the
-    datamodule saves the trainer's consumed count instead, so this loader saves nothing. With
-    no trainer, :meth:`consumed_sampler_state` tells the datamodule where the consumer is.
+    The loader's own count includes batches read ahead or prefetched by Lightning but not
+    trained on, so it saves nothing in checkpoints itself: the datamodule saves
+    :meth:`resume_state`, the batches actually consumed.
     """
 
-    def consumed_sampler_state(self) -> dict[str, Any] | None:
-        """The batch sampler's state right after the last batch handed out (None before any)."""
-        return super().state_dict()["sampler_state"]
+    def resume_state(self) -> dict[str, int]:
+        """Epoch and batches consumed in it, in :meth:`TrainerSyncedBatches.state_dict` form.
+
+        With a trainer attached, its count of processed batches; without one, the position
+        right after the last batch this loader handed out (not those it is reading ahead).
+        """
+        batches = self.batch_sampler
+        if batches.trainer() is None:
+            handed_out = super().state_dict()["sampler_state"]
+            if handed_out:
+                return dict(handed_out)
+        return batches.state_dict()
 
     def state_dict(self) -> dict[str, Any]:
         return {}
