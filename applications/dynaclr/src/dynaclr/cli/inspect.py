@@ -18,9 +18,11 @@ import numpy as np
 import polars as pl
 import torch
 import yaml
+from jsonargparse import ArgumentError
 from PIL import Image
 
-from dynaclr.cli.argv import config_arguments
+from dynaclr.cli.argv import config_arguments, config_files
+from dynaclr.cli.errors import USER_ERRORS, report_error
 from dynaclr.cli.lightning_cli import DynaCLRCLI
 
 __all__ = ["batch_composition", "inspect_main", "pair_grid"]
@@ -119,9 +121,8 @@ def inspect_main(argv: list[str]) -> int:
                 cli = DynaCLRCLI(args=args, run=False, save_config_callback=None)
         dm = cli.datamodule
         dm.setup("fit")
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        print(f"dynaclr inspect: error: {err}", file=sys.stderr)
-        return 2
+    except (*USER_ERRORS, ArgumentError) as err:
+        return report_error("inspect", err, config=", ".join(config_files(rest)))
     dataset = dm.train_dataset
     sampler = dm.train_dataloader().batch_sampler
     drawn: list[list[int]] = []

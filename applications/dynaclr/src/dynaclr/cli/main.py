@@ -9,7 +9,6 @@ the traceback instead.
 
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -18,6 +17,7 @@ from jsonargparse import ArgumentError
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from dynaclr.cli.argv import config_arguments, config_files, demo_args
+from dynaclr.cli.errors import USER_ERRORS, report_error
 from dynaclr.cli.inspect import inspect_main
 from dynaclr.cli.lightning_cli import DynaCLRCLI
 from dynaclr.experiment_config import ConfigError
@@ -66,18 +66,6 @@ def _configuration_error(err: BaseException) -> ConfigError | None:
     return None
 
 
-def _error(command: str, files: str, err: Exception, wrapper: Exception | None = None) -> int:
-    """One paragraph on stderr and status 2; the traceback instead with ``DYNACLR_DEBUG=1``."""
-    if os.environ.get("DYNACLR_DEBUG"):
-        raise err from wrapper
-    where = f" (config: {files})" if files else ""
-    print(
-        f"dynaclr {command}: error{where}: {err}\n(set DYNACLR_DEBUG=1 for the traceback)",
-        file=sys.stderr,
-    )
-    return 2
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dynaclr`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -96,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     except ArgumentError as err:
         cause = _configuration_error(err)  # e.g. a value a link refused (hcl_beta)
         if cause is not None:
-            return _error(command, files, cause, err)
+            return report_error(command, cause, config=files, wrapper=err)
         print(
             f"dynaclr {command}: configuration error in {files or 'the command line'}: {err}\n"
             f"Run 'dynaclr {command} --help' for every option and its documentation.",
@@ -111,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 143
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        return _error(command, files, err)
+    except USER_ERRORS as err:
+        return report_error(command, err, config=files)
     if cli.subcommand == "fit":
         _report_outputs(cli)
     return 0

@@ -1,0 +1,49 @@
+"""How every ``dynaclr`` command reports a problem: one paragraph, status 2, no traceback.
+
+A configuration or data problem (a ``ValueError``, ``FileNotFoundError``, ``KeyError`` or
+``PermissionError`` raised before or during a command) is printed as one paragraph on stderr,
+naming the command and, where given, the config file; the command then exits with status 2.
+``DYNACLR_DEBUG=1`` re-raises the exception instead, with its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["USER_ERRORS", "report_error"]
+
+USER_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    FileNotFoundError,
+    KeyError,
+    PermissionError,
+)
+"""Exceptions that describe a problem with the user's inputs, reported without a traceback."""
+
+
+def report_error(
+    command: str, err: Exception, *, config: str = "", wrapper: Exception | None = None
+) -> int:
+    """Print ``err`` as one paragraph on stderr and return 2 (re-raise with ``DYNACLR_DEBUG``).
+
+    Parameters
+    ----------
+    command : str
+        The subcommand, e.g. ``"fit"`` or ``"preprocess"``.
+    err : Exception
+        The problem; its message already names what is wrong and where.
+    config : str, optional
+        The config file(s) of the run, named in the message.
+    wrapper : Exception, optional
+        The exception ``err`` was found inside (kept as the cause when re-raised).
+    """
+    if os.environ.get("DYNACLR_DEBUG"):
+        raise err from wrapper
+    where = f" (config: {config})" if config else ""
+    message = err.args[0] if isinstance(err, KeyError) and err.args else err
+    print(
+        f"dynaclr {command}: error{where}: {message}\n(set DYNACLR_DEBUG=1 for the traceback)",
+        file=sys.stderr,
+    )
+    return 2
