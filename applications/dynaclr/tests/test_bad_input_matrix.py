@@ -16,6 +16,7 @@ ids and the docs table in sync.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Callable
@@ -59,6 +60,13 @@ def _wrong_axes(b: BadInputs) -> None:
     image = zarr.open_group(b.store("exp_a") / "A/1/0", mode="r+")
     del image["0"]
     image.create_array("0", shape=(6, 2, 24, 24), dtype="float32")
+
+
+def _no_multiscale_datasets(b: BadInputs) -> None:
+    attrs_file = b.store("exp_a") / "A/2/0/.zattrs"
+    attrs = json.loads(attrs_file.read_text())
+    del attrs["multiscales"][0]["datasets"]
+    attrs_file.write_text(json.dumps(attrs))
 
 
 def _hcl_beta_config(b: BadInputs) -> None:
@@ -131,6 +139,9 @@ CASES = [
     Case("store-no-array-0", lambda b: b.remove(b.store("exp_a") / "A/2/0/0"), ConfigError,
          r"^{yaml}: experiment 'exp_a': data_path: {store_a}: FOV 'A/2/0' has no "
          r"full-resolution array '0'"),
+    Case("store-no-multiscale-datasets", _no_multiscale_datasets, ConfigError,
+         r"^{yaml}: experiment 'exp_a': data_path: {store_a}: FOV 'A/2/0': no "
+         r"'multiscales\[0\]\.datasets\[0\]\.path' in its metadata"),
     Case("store-wrong-axes", _wrong_axes, ConfigError,
          r"^{yaml}: experiment 'exp_a': data_path: {store_a}: FOV 'A/1/0': array '0' has 4 "
          r"dimensions \(shape \(6, 2, 24, 24\)\); expected 5-D"),

@@ -142,3 +142,19 @@ def test_predict_needs_no_valid_anchor(tmp_path):
         sorted(rows) == list(range(tracks.height)) and tracks.height == 2 * 4 * 4
     )  # wells, cells, frames
     assert identities == {(0, tid, t) for tid, t in tracks.select("track_id", "t").iter_rows()}
+
+
+def test_plate_with_arrays_named_s0_s1_trains(tmp_path):
+    """The full-resolution array is multiscales[0].datasets[0].path, whatever its name."""
+    from dynaclr.demo import write_identity_dataset
+
+    yaml_path = write_identity_dataset(tmp_path / "data", dataset_paths=("s0", "s1"))
+    assert (tmp_path / "data" / "identity0.zarr" / "A/1/0/s1").is_dir()
+    dm = identity_datamodule(yaml_path, num_workers=0)
+    model = Recorder()
+    identity_trainer(tmp_path / "run", max_epochs=1, limit_train_batches=3).fit(model, dm)
+    assert [step for _, step, _ in model.records] == [0, 1, 2]
+    tracks = dm.train_dataset.index.tracks
+    cells = set(tracks.select("track_id", "t").iter_rows())
+    for _, _, ids in model.records:
+        assert all(e == 0 and (track, t) in cells for e, track, t in ids), ids

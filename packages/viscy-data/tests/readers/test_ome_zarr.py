@@ -150,6 +150,37 @@ def test_fov_without_array_0(plate):
         read_plate(plate)
 
 
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_full_resolution_array_is_the_first_dataset_whatever_its_name(tmp_path, version):
+    data = np.arange(np.prod(SHAPE), dtype="float32").reshape(SHAPE)
+    path = write_hcs_plate(
+        tmp_path / "p.zarr", {"A/1/0": data}, CHANNELS, version=version, dataset_paths=("s0", "s1")
+    )
+    assert not (path / "A/1/0/0").exists()
+    fov = read_plate(path).fovs[0]
+    assert fov.array_name == "s0" and fov.shape == SHAPE
+    assert fov.array_path.endswith("A/1/0/s0")
+    store = ts.open(tensorstore_spec(fov), read=True).result()
+    np.testing.assert_array_equal(store.read().result(), data)
+    half = zarr.open_array(path / "A/1/0/s1", mode="r")
+    np.testing.assert_array_equal(half[...], data[..., ::2, ::2])
+
+
+def test_missing_datasets_metadata_is_named(plate):
+    _edit_image_attrs(plate / "A/2/0", lambda attrs: attrs["multiscales"][0].pop("datasets"))
+    with pytest.raises(ValueError, match=r"FOV 'A/2/0': no 'multiscales\[0\]\.datasets\[0\]"):
+        read_plate(plate)
+
+
+def test_named_full_resolution_array_missing(plate):
+    def rename(attrs):
+        attrs["multiscales"][0]["datasets"][0]["path"] = "s0"
+
+    _edit_image_attrs(plate / "A/2/0", rename)
+    with pytest.raises(ValueError, match=r"FOV 'A/2/0' has no full-resolution array 's0'"):
+        read_plate(plate)
+
+
 def test_array_0_not_5d(plate):
     fmt = 3 if (plate / "zarr.json").exists() else 2
     zarr.create_array(

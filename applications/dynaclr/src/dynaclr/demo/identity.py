@@ -106,6 +106,7 @@ def write_identity_dataset(
     chunks: tuple[int, ...] | None = None,
     shards: tuple[int, ...] | None = None,
     compressors: Any = "auto",
+    dataset_paths: tuple[str, ...] = ("0",),
 ) -> Path:
     """Write experiments whose pixels encode which cell and frame they show.
 
@@ -150,6 +151,9 @@ def write_identity_dataset(
     chunks, shards : tuple of int, optional
     compressors : "auto", None or codecs, default "auto"
         As in :func:`viscy_data.testing.write_hcs_plate`.
+    dataset_paths : tuple of str, default ("0",)
+        Array names of each image's resolution pyramid, full resolution first (e.g.
+        ``("s0", "s1")``), as in :func:`viscy_data.testing.write_hcs_plate`.
 
     Returns
     -------
@@ -225,7 +229,7 @@ def write_identity_dataset(
         write_hcs_plate(
             root / f"identity{e}.zarr", data, channels,
             version=version, chunks=chunks, shards=shards,
-            compressors=compressors, normalization=norm,
+            compressors=compressors, normalization=norm, dataset_paths=dataset_paths,
         )  # fmt: skip
         entries.append(
             {

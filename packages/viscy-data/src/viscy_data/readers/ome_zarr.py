@@ -34,9 +34,9 @@ class FOVInfo:
     well_name : str
         Path of its well, ``"row/col"`` (e.g. ``"A/1"``).
     shape : tuple of int
-        ``(T, C, Z, Y, X)`` shape of the full-resolution array ``"0"``.
+        ``(T, C, Z, Y, X)`` shape of the full-resolution array.
     dtype : str
-        Numpy dtype name of array ``"0"`` (e.g. ``"float32"``, ``"uint16"``).
+        Numpy dtype name of the full-resolution array (e.g. ``"float32"``, ``"uint16"``).
     channel_names : tuple of str
         Channel labels from the OMERO metadata, in array order.
     normalization : dict or None
@@ -44,7 +44,10 @@ class FOVInfo:
     zarr_format : int, default 2
         2 for NGFF 0.4 stores, 3 for NGFF 0.5 stores (picks the tensorstore driver).
     chunks : tuple of int or None, default None
-        Chunk shape of array ``"0"`` (the inner chunk when sharded), for read-size warnings.
+        Chunk shape of the full-resolution array (the inner chunk when sharded).
+    array_name : str, default "0"
+        Name of the full-resolution array inside the FOV group: the path of the first dataset
+        of the first multiscale (``multiscales[0].datasets[0].path``), e.g. ``"0"`` or ``"s0"``.
     """
 
     store_path: str
@@ -56,11 +59,12 @@ class FOVInfo:
     normalization: dict | None
     zarr_format: int = 2
     chunks: tuple[int, ...] | None = None
+    array_name: str = "0"
 
     @property
     def array_path(self) -> str:
-        """Location of array ``"0"``: ``store_path/fov_name/0`` (path or URL)."""
-        return f"{self.store_path.rstrip('/')}/{self.fov_name}/0"
+        """Location of the full-resolution array: ``store_path/fov_name/array_name``."""
+        return f"{self.store_path.rstrip('/')}/{self.fov_name}/{self.array_name}"
 
 
 @dataclass(frozen=True)
@@ -141,19 +145,34 @@ def _check_axes(image: Mapping[str, Any], where: str) -> None:
         )
 
 
+def _full_resolution_name(image: Mapping[str, Any], where: str) -> str:
+    """``multiscales[0].datasets[0].path``: the name of the image's full-resolution array."""
+    try:
+        return str(image["multiscales"][0]["datasets"][0]["path"])
+    except (KeyError, IndexError, TypeError) as err:
+        raise ValueError(
+            f"{where}: no 'multiscales[0].datasets[0].path' in its metadata, so the "
+            "full-resolution array cannot be found; write NGFF multiscales metadata"
+        ) from err
+
+
 def _read_fov(store: str, fov_name: str, zarr_format: int) -> FOVInfo:
     where = f"{store}: FOV {fov_name!r}"
     group = _open_group(store, fov_name, where)
     image, _ = _ome_attrs(group.attrs.asdict())
+    name = _full_resolution_name(image, where)
     try:
-        array = group["0"]
+        array = group[name]
     except KeyError as err:
-        raise ValueError(f"{where} has no full-resolution array '0'") from err
+        raise ValueError(
+            f"{where} has no full-resolution array {name!r} "
+            "(the path of multiscales[0].datasets[0])"
+        ) from err
     if not isinstance(array, zarr.Array):
-        raise ValueError(f"{where}: '0' is a group, expected the full-resolution array")
+        raise ValueError(f"{where}: {name!r} is a group, expected the full-resolution array")
     if array.ndim != 5:
         raise ValueError(
-            f"{where}: array '0' has {array.ndim} dimensions (shape {array.shape}); "
+            f"{where}: array {name!r} has {array.ndim} dimensions (shape {array.shape}); "
             "expected 5-D (T, C, Z, Y, X)"
         )
     _check_axes(image, where)
@@ -161,7 +180,7 @@ def _read_fov(store: str, fov_name: str, zarr_format: int) -> FOVInfo:
     if len(channel_names) != array.shape[1]:
         raise ValueError(
             f"{where}: OMERO lists {len(channel_names)} channels {list(channel_names)} "
-            f"but array '0' has {array.shape[1]} (shape {array.shape})"
+            f"but array {name!r} has {array.shape[1]} (shape {array.shape})"
         )
     normalization = group.attrs.get("normalization", image.get("normalization"))
     return FOVInfo(
@@ -174,6 +193,7 @@ def _read_fov(store: str, fov_name: str, zarr_format: int) -> FOVInfo:
         normalization=dict(normalization) if normalization is not None else None,
         zarr_format=zarr_format,
         chunks=tuple(int(c) for c in array.chunks),
+        array_name=name,
     )
 
 
@@ -198,7 +218,8 @@ def read_plate(store_path: str | os.PathLike) -> PlateInfo:
         When a local ``store_path`` does not exist.
     ValueError
         When the store is not an HCS plate (no ``plate`` metadata), a well or FOV listed in
-        the metadata is missing, a FOV has no array ``"0"``, array ``"0"`` is not 5-D TCZYX,
+        the metadata is missing, a FOV has no full-resolution array
+        (``multiscales[0].datasets[0].path``) or it is not 5-D TCZYX,
         the OMERO channels disagree with the array, or FOVs disagree on channel names.
 
     Examples
@@ -251,7 +272,7 @@ def read_plate(store_path: str | os.PathLike) -> PlateInfo:
 
 
 def tensorstore_spec(fov: FOVInfo, *, recheck_cached_data: bool | str = "open") -> dict:
-    """Build the tensorstore spec of a FOV's full-resolution array ``"0"``.
+    """Build the tensorstore spec of a FOV's full-resolution array (``fov.array_name``).
 
     Open it read-only with ``tensorstore.open(spec, read=True, context=shared_context)``.
 
@@ -273,6 +294,6 @@ def tensorstore_spec(fov: FOVInfo, *, recheck_cached_data: bool | str = "open") 
     if is_url(fov.store_path):
         kvstore: dict | str = fov.array_path + "/"
     else:
-        path = Path(fov.store_path).absolute() / fov.fov_name / "0"
+        path = Path(fov.store_path).absolute() / fov.fov_name / fov.array_name
         kvstore = {"driver": "file", "path": str(path) + "/"}
     return {"driver": driver, "kvstore": kvstore, "recheck_cached_data": recheck_cached_data}

@@ -41,12 +41,23 @@ def _split_fov_name(fov_name: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
-def _image_attrs(channel_names: Sequence[str], version: str, scale: Sequence[float]) -> dict:
+def _level_scale(scale: Sequence[float], level: int) -> list[float]:
+    """Scale of pyramid level ``level``: Y and X pixels ``2**level`` times larger."""
+    return [*map(float, scale[:3]), *(float(v) * 2**level for v in scale[3:])]
+
+
+def _image_attrs(
+    channel_names: Sequence[str], version: str, scale: Sequence[float], paths: Sequence[str]
+) -> dict:
     multiscale: dict[str, Any] = {
         "name": "0",
         "axes": _AXES,
         "datasets": [
-            {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": list(scale)}]}
+            {
+                "path": path,
+                "coordinateTransformations": [{"type": "scale", "scale": _level_scale(scale, i)}],
+            }
+            for i, path in enumerate(paths)
         ],
     }
     omero: dict[str, Any] = {
@@ -78,6 +89,7 @@ def create_hcs_plate(
     shards: tuple[int, ...] | None = None,
     compressors: Any = "auto",
     scale: Sequence[float] = (1.0, 1.0, 1.0, 1.0, 1.0),
+    dataset_paths: Sequence[str] = ("0",),
 ) -> dict[str, zarr.Array]:
     """Create an HCS plate's metadata and empty (fill value 0) full-resolution arrays.
 
@@ -103,7 +115,11 @@ def create_hcs_plate(
         codecs, e.g. ``numcodecs.Blosc(cname="zstd")`` (v2) or
         ``zarr.codecs.BloscCodec(cname="zstd")`` (v3).
     scale : sequence of float, default all ones
-        Scale transform of array ``"0"`` per axis (seconds, -, micrometres).
+        Scale transform of the full-resolution array per axis (seconds, -, micrometres).
+    dataset_paths : sequence of str, default ("0",)
+        Array names of the resolution pyramid, full resolution first, as listed in
+        ``multiscales[0].datasets`` (e.g. ``("s0", "s1")``); level ``i`` is ``2**i`` times
+        smaller in Y and X, with default chunks and no shards.
 
     Returns
     -------
@@ -168,23 +184,28 @@ def create_hcs_plate(
         for fov in sorted(fov_paths):
             fov_name = f"{well_name}/{fov}"
             shape = tuple(int(s) for s in fov_shapes[fov_name])
-            image = well.create_group(fov, attributes=_image_attrs(channel_names, version, scale))
+            attrs = _image_attrs(channel_names, version, scale, dataset_paths)
+            image = well.create_group(fov, attributes=attrs)
             kwargs: dict[str, Any] = {}
             if zarr_format == 2:
                 kwargs["chunk_key_encoding"] = {"name": "v2", "separator": "/"}
             else:
                 kwargs["dimension_names"] = [a["name"] for a in _AXES]
-                if shards is not None:
-                    kwargs["shards"] = tuple(shards)
-            arrays[fov_name] = image.create_array(
-                "0",
-                shape=shape,
-                dtype=dtype,
-                chunks=tuple(chunks) if chunks is not None else (1, 1, *shape[2:]),
-                fill_value=0,
-                compressors=compressors,
-                **kwargs,
-            )
+            for level, name in enumerate(dataset_paths):
+                size = (*shape[:3], *(-(-n // 2**level) for n in shape[3:]))
+                full = level == 0
+                array = image.create_array(
+                    name,
+                    shape=size,
+                    dtype=dtype,
+                    chunks=tuple(chunks) if chunks is not None and full else (1, 1, *size[2:]),
+                    shards=tuple(shards) if shards is not None and full else None,
+                    fill_value=0,
+                    compressors=compressors,
+                    **kwargs,
+                )
+                if full:
+                    arrays[fov_name] = array
     return arrays
 
 
@@ -225,6 +246,7 @@ def write_hcs_plate(
     shards: tuple[int, ...] | None = None,
     compressors: Any = "auto",
     normalization: Mapping[str, dict] | None = None,
+    dataset_paths: Sequence[str] = ("0",),
 ) -> Path:
     """Write an OME-Zarr HCS plate from in-memory arrays.
 
@@ -247,6 +269,9 @@ def write_hcs_plate(
         Chunk compression, as in :func:`create_hcs_plate` (None: uncompressed).
     normalization : Mapping[str, dict], optional
         ``normalization[fov_name]`` is written as that FOV's ``"normalization"`` attribute.
+    dataset_paths : sequence of str, default ("0",)
+        Array names of the resolution pyramid (see :func:`create_hcs_plate`); level ``i``
+        holds every ``2**i``-th pixel of the data in Y and X.
 
     Returns
     -------
@@ -283,9 +308,15 @@ def write_hcs_plate(
         chunks=chunks,
         shards=shards,
         compressors=compressors,
+        dataset_paths=dataset_paths,
     )
     for name, target in created.items():
         target[...] = arrays[name]
+        for level, level_name in enumerate(dataset_paths[1:], start=1):
+            step = 2**level
+            zarr.open_array(Path(path) / name / level_name, mode="r+")[...] = arrays[name][
+                ..., ::step, ::step
+            ]
     if normalization:
         write_normalization(path, normalization)
     return Path(path)
