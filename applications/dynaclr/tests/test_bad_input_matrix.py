@@ -204,6 +204,14 @@ CASES = [
          r"val_experiments names \['exp_c'\], not in {yaml}; experiments: \['exp_a', 'exp_b'\]"),
     Case("config-val-all", lambda b: b.kwargs.update(val_experiments=["exp_a", "exp_b"]),
          ValueError, r"val_experiments=\['exp_a', 'exp_b'\] holds every experiment of {yaml}"),
+    Case("config-val-fovs-unknown",
+         lambda b: b.kwargs.update(val_experiments=[], val_fovs=["exp_a/A/1/7"]), ValueError,
+         r"val_fovs names \['exp_a/A/1/7'\], which are not FOVs of {yaml} left by the filters.*"
+         r"did you mean 'exp_a/A/1/0'"),
+    Case("config-val-fraction-holds-nothing",
+         lambda b: b.kwargs.update(val_experiments=[], val_fraction=0.3), ValueError,
+         r"val_fraction=0\.3 hold out no FOV of {yaml}: a condition keeps its only FOV for "
+         r"training, and each condition of \['exp_a', 'exp_b'\] has one FOV"),
     Case("config-batch-larger-than-anchors", lambda b: b.kwargs.update(batch_size=64),
          ValueError, r"batch_size=64 on 1 rank\(s\) needs at least 64 training anchors, but "
          r"experiments \['exp_a'\] of {yaml} have 20"),

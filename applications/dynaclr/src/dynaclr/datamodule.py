@@ -17,10 +17,12 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 
+from dynaclr.cell_index.fovs import filter_fovs
 from dynaclr.cell_index.index import MultiExperimentIndex
 from dynaclr.registry import ExperimentRegistry
-from dynaclr.splits import split_experiments, validation_sampling
+from dynaclr.splits import FOVSplit, split_experiments, split_fovs, validation_sampling
 from dynaclr.trainer_batches import (
     FixedEpochBatches,
     TrainerSyncedBatches,
@@ -54,7 +56,8 @@ class MultiExperimentDataModule(pl.LightningDataModule):
     final_yx_patch_size : tuple of int
         Patch size the model sees after the centre crop.
     val_experiments : list of str
-        Experiments held out for validation (whole experiments). Empty: no validation.
+        Experiments held out for validation (whole experiments). Empty: no validation unless
+        ``val_fovs`` or ``val_fraction`` hold out FOVs.
     tau_range : tuple of float, default (0.5, 2.0)
         Anchor-positive offset range in hours.
     tau_decay_rate : float, default 2.0
@@ -103,13 +106,23 @@ class MultiExperimentDataModule(pl.LightningDataModule):
     include_wells : list of str, optional
         Only these wells (``"A/1"``) of every experiment.
     exclude_fovs : list of str, optional
-        FOVs (``"A/1/0"``) to leave out.
+        FOVs to leave out: ``"A/1/0"`` in every experiment, ``"experiment/A/1/0"`` in one.
     pin_memory : bool, default True
         Pin batches in page-locked memory when CUDA is available.
     prefetch : int, default 2
         Ready batches kept in the loader's queue beyond those being read.
     predict_experiments : list of str, optional
         Experiments embedded by ``predict`` (default: all).
+    val_fovs : list of str, optional
+        FOVs of the training experiments held out for validation: ``"experiment/A/1/0"``, or
+        ``"A/1/0"`` in every training experiment that has it. Combines with
+        ``val_experiments`` and ``val_fraction``; train and validation FOVs are disjoint.
+    val_fraction : float, default 0.0
+        Fraction in [0, 1) of each training experiment's FOVs held out for validation, per
+        condition (``round_half_up(fraction * n)`` of a condition's ``n`` FOVs, counting those
+        of ``val_fovs``; a condition with at least two FOVs keeps at least one on each side,
+        one with a single FOV keeps it for training). Chosen from ``seed``; the chosen FOVs are
+        printed at setup and saved as ``val_fovs`` in the run's config. 0: off.
     """
 
     def __init__(
@@ -143,6 +156,8 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         pin_memory: bool = True,
         prefetch: int = 2,
         predict_experiments: list[str] | None = None,
+        val_fovs: list[str] | None = None,
+        val_fraction: float = 0.0,
     ) -> None:
         super().__init__()
         for name, value, low in (
@@ -187,6 +202,9 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         self.pin_memory = pin_memory
         self.prefetch = int(prefetch)
         self.predict_experiments = predict_experiments
+        self.val_fovs = list(val_fovs) if val_fovs is not None else None
+        self.val_fraction = float(val_fraction)
+        self.fov_split: FOVSplit | None = None
         self.registry: ExperimentRegistry | None = None
         self.train_dataset: MultiExperimentTripletDataset | None = None
         self.val_dataset: MultiExperimentTripletDataset | None = None
@@ -207,24 +225,39 @@ class MultiExperimentDataModule(pl.LightningDataModule):
 
     # ----------------------------------------------------------------- setup
     def setup(self, stage: str | None = None) -> None:
-        """Load the registry, split by experiment and build the index and dataset per split.
+        """Load the registry, split by experiments and FOVs, build an index and dataset per split.
 
         Raises
         ------
         ValueError
-            Unknown names in ``val_experiments`` / ``predict_experiments``, every experiment in
-            validation, or normalization statistics missing for some FOVs.
+            Unknown names in ``val_experiments`` / ``val_fovs`` / ``predict_experiments``, a
+            split that leaves a side empty, or normalization statistics missing for some FOVs.
         """
         self.registry = ExperimentRegistry.from_yaml(self.experiments_yaml)
         names = [exp.name for exp in self.registry.experiments]
+        where = f"{self.experiments_yaml}"
         splits = split_experiments(
-            names, self.val_experiments, self.predict_experiments, stage, f"{self.experiments_yaml}"
+            names, self.val_experiments, self.predict_experiments, stage, where
         )
-        if splits.train is not None:
-            self.train_dataset = self._dataset(splits.train, fit=True)
-            self._check_batch_fits(splits.train)
+        train, val, extra = splits.train, splits.val, {"train": [], "val": []}
+        if stage in (None, "fit", "validate") and (self.val_fovs or self.val_fraction):
+            kept, _ = filter_fovs(self.registry, self.include_wells, self.exclude_fovs, warn=False)
+            self.fov_split = split_fovs(
+                kept, self.val_experiments, self.val_fovs, self.val_fraction, self.seed, where
+            )
+            rank_zero_info(
+                f"dynaclr: validation FOVs (val_experiments={self.val_experiments}, val_fovs="
+                f"{self.val_fovs}, val_fraction={self.val_fraction}, seed={self.seed}):\n"
+                f"{self.fov_split.summary()}"
+            )
+            train = self.fov_split.experiments_of("train") if train is not None else None
+            val = self.fov_split.experiments_of("val")
+            extra = {side: self.fov_split.excluded_from(side) for side in extra}
+        if train is not None:
+            self.train_dataset = self._dataset(train, fit=True, exclude=extra["train"])
+            self._check_batch_fits(train)
         if stage in (None, "fit", "validate"):
-            self.val_dataset = self._dataset(splits.val, fit=True) if splits.val else None
+            self.val_dataset = self._dataset(val, fit=True, exclude=extra["val"]) if val else None
         if splits.predict is not None:
             self.predict_dataset = self._dataset(splits.predict, fit=False)
 
@@ -238,15 +271,18 @@ class MultiExperimentDataModule(pl.LightningDataModule):
                 f"{self.experiments_yaml} have {anchors}; lower data.batch_size or add data."
             )
 
-    def _dataset(self, names: Sequence[str], fit: bool) -> MultiExperimentTripletDataset:
+    def _dataset(
+        self, names: Sequence[str], fit: bool, exclude: Sequence[str] = ()
+    ) -> MultiExperimentTripletDataset:
         registry = self.registry.subset(names)
+        exclude_fovs = [*(self.exclude_fovs or []), *exclude] if exclude else self.exclude_fovs
         index = MultiExperimentIndex(
             registry,
             z_range=self.z_range,
             yx_patch_size=self.yx_patch_size,
             tau_range_hours=self.tau_range,
             include_wells=self.include_wells,
-            exclude_fovs=self.exclude_fovs,
+            exclude_fovs=exclude_fovs,
             require_anchors=fit,
             tau_parameter="tau_range",
         )

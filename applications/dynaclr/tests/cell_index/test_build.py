@@ -83,6 +83,16 @@ def test_two_experiments_with_the_same_fov_names(write_experiment):
     assert "    infected: 1 FOV(s), 4 tracks, 25 observations" in report
 
 
+def test_exclude_fovs_names_a_fov_of_every_experiment_or_of_one(write_experiment):
+    a, b = write_experiment("a"), write_experiment("b")
+    assert set(index(a, b, exclude_fovs=["a/A/1/0"]).fovs) == {
+        ("a", "A/2/0"), ("b", "A/1/0"), ("b", "A/2/0"),
+    }  # fmt: skip
+    assert set(index(a, b, exclude_fovs=["A/1/0"]).fovs) == {("a", "A/2/0"), ("b", "A/2/0")}
+    with pytest.raises(ValueError, match=r"exclude_fovs lists \['c/A/1/0'\].*did you mean"):
+        index(a, b, exclude_fovs=["c/A/1/0"])
+
+
 def test_border_cells_are_shifted_inward_and_outside_ones_dropped(
     write_experiment, lineage, caplog
 ):

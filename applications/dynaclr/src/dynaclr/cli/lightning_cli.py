@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from dynaclr.cli.embeddings_writer import EmbeddingWriter
 from dynaclr.datamodule import MultiExperimentDataModule
@@ -60,6 +60,32 @@ class _Parser(LightningArgumentParser):
         return super().dump(cfg, *args, skip_link_targets=skip_link_targets, **kwargs)
 
 
+class _SaveConfig(SaveConfigCallback):
+    """Saves the run's config; FOVs that ``val_fraction`` chose are written as ``val_fovs``.
+
+    The saved config then reproduces the same split even if FOVs are added to the plates.
+    """
+
+    def save_config(self, trainer, pl_module, stage) -> None:
+        split = getattr(trainer.datamodule, "fov_split", None)
+        data = getattr(self.config, "data", None)
+        if (
+            split is None
+            or data is None
+            or not data.get("val_fraction")
+            or not self.save_to_log_dir
+        ):
+            return
+        config = self.config.clone()
+        whole = set(data.get("val_experiments") or [])
+        config.data.val_fovs = [f for f in split.val if f.split("/", 1)[0] not in whole]
+        config.data.val_fraction = 0.0
+        path = Path(trainer.log_dir) / self.config_filename
+        self.parser.save(
+            config, str(path), skip_none=False, overwrite=True, multifile=self.multifile
+        )
+
+
 class DynaCLRCLI(LightningCLI):
     """LightningCLI with DynaCLR's defaults and one source of truth for ``hcl_beta``.
 
@@ -69,12 +95,15 @@ class DynaCLRCLI(LightningCLI):
       error (set ``data.hcl_beta`` instead).
     - ``predict`` writes embeddings with :class:`EmbeddingWriter` unless the config already
       has one.
+    - The saved ``config.yaml`` lists the FOVs a ``data.val_fraction`` chose as
+      ``data.val_fovs`` (with ``val_fraction: 0``), so it reproduces the split.
     """
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("trainer_defaults", {"use_distributed_sampler": False})
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         kwargs.setdefault("parser_class", _Parser)
+        kwargs.setdefault("save_config_callback", _SaveConfig)
         super().__init__(ContrastiveModule, MultiExperimentDataModule, *args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:
