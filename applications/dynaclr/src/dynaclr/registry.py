@@ -26,7 +26,13 @@ from dynaclr.experiment_config import (
 from viscy_data.messages import unknown_names_message
 from viscy_data.readers import PlateInfo, is_url, read_plate
 
-__all__ = ["ConfigError", "ExperimentConfig", "ExperimentRegistry", "MissingPathError"]
+__all__ = [
+    "ConfigError",
+    "ExperimentConfig",
+    "ExperimentRegistry",
+    "MissingPathError",
+    "write_experiments",
+]
 
 
 class ExperimentRegistry:
@@ -260,3 +266,30 @@ def _config_from_entry(index: int, entry: Any, folder: Path) -> ExperimentConfig
             candidate = Path(value).expanduser()
             values[key] = os.path.normpath(folder / candidate)
     return ExperimentConfig(**values)
+
+
+def write_experiments(
+    path: str | os.PathLike, experiments: Sequence[Mapping[str, Any]], comments: Sequence[str] = ()
+) -> Path:
+    """Write an experiments YAML that :meth:`ExperimentRegistry.from_yaml` reads.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    experiments : sequence of mapping
+        One mapping of :class:`ExperimentConfig` fields per experiment; relative
+        ``data_path`` / ``tracks_path`` are read from the file's folder.
+    comments : sequence of str, optional
+        Comment lines written first (where the experiments came from).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    lines = [f"# {line}" for line in comments] + ["# Paths are relative to this file's folder."]
+    body = {"experiments": [dict(e) for e in experiments]}
+    text = yaml.safe_dump(body, sort_keys=False, default_flow_style=None)
+    Path(path).write_text("\n".join(lines) + "\n" + text)
+    return Path(path)

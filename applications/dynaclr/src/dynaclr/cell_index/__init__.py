@@ -2,7 +2,9 @@
 
 Modules, in build order::
 
-    tracks.py        read per-FOV CSVs or one table from disk
+    tracks.py        read per-FOV CSVs or geff stores, or one table, from disk
+    geff_tracks.py   a geff graph store -> a tracks table (divisions split tracks)
+    geff_nodes.py    its node properties and edges as checked arrays
     track_values.py  required columns, numeric coercion, per-row checks
     lineage.py       parent links, root ancestors (pointer jumping), ancestry pairs
     borders.py       patch / z-range checks, crop centres shifted inward, patch corners

@@ -2,10 +2,14 @@
 
 Two layouts are accepted for one experiment:
 
-- per FOV: ``tracks_path/<row>/<col>/<fov>/`` holds exactly one ``*.csv``;
-- one table: ``tracks_path`` is a ``.csv`` or ``.parquet`` file with a ``fov_name`` column.
+- per FOV: ``tracks_path/<row>/<col>/<fov>/`` holds exactly one tracks file, a ``*.csv`` or
+  a ``*.geff`` store;
+- one table: ``tracks_path`` is a ``.csv`` or ``.parquet`` file with a ``fov_name`` column,
+  or a geff store whose nodes carry a ``fov_name`` property.
 
-See :mod:`dynaclr.cell_index.track_values` for the columns.
+A geff store becomes a table through
+:func:`dynaclr.cell_index.geff_tracks.read_geff_tracks` (tracks split at divisions, merges
+refused). See :mod:`dynaclr.cell_index.track_values` for the columns.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
+from dynaclr.cell_index.geff_tracks import FOV_PROPERTY, is_geff_store, read_geff_tracks
 from dynaclr.cell_index.track_values import (
     OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
@@ -37,48 +42,60 @@ __all__ = [
 ]
 
 _TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+_GEFF_SUFFIX = ".geff"
 _SHOW = 5  # rows or names quoted in an error message
 
 
 def find_fov_tracks_file(tracks_path: str | Path, fov_name: str) -> Path:
-    """Return the single CSV in ``tracks_path/<fov_name>/``.
+    """Return the one tracks file (``*.csv`` or ``*.geff`` store) in ``tracks_path/<fov_name>/``.
 
     Raises
     ------
     FileNotFoundError
-        If the folder is missing or holds no ``*.csv``.
+        If the folder is missing or holds neither a ``*.csv`` nor a ``*.geff`` store.
     ValueError
-        If the folder holds more than one ``*.csv``.
+        If the folder holds more than one of them.
     """
     folder = Path(tracks_path) / fov_name
     hint = f"or exclude the FOV with exclude_fovs=[{fov_name!r}]"
     if not folder.is_dir():
         raise FileNotFoundError(
             f"No tracks folder for FOV {fov_name!r}: {folder} does not exist. Put one tracks "
-            f"CSV in tracks_path/row/col/fov/, {hint}."
+            f"CSV or *.geff store in tracks_path/row/col/fov/, {hint}."
         )
-    csvs = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
-    if not csvs:
-        raise FileNotFoundError(f"No tracks CSV in {folder} (FOV {fov_name!r}); add one, {hint}.")
-    if len(csvs) > 1:
+    found = sorted(
+        p
+        for p in folder.iterdir()
+        if (p.is_file() and p.suffix.lower() == ".csv")
+        or (p.is_dir() and p.suffix.lower() == _GEFF_SUFFIX)
+    )
+    if not found:
+        raise FileNotFoundError(
+            f"No tracks CSV in {folder} (FOV {fov_name!r}), nor a *.geff store; add one, {hint}."
+        )
+    if len(found) > 1:
+        kind = "CSV files" if all(p.suffix.lower() == ".csv" for p in found) else "tracks files"
         raise ValueError(
-            f"{folder} holds {len(csvs)} CSV files {[p.name for p in csvs]}; expected exactly "
-            f"one tracks CSV per FOV. Move the extra files away, {hint}."
+            f"{folder} holds {len(found)} {kind} {[p.name for p in found]}; expected exactly "
+            f"one tracks CSV or *.geff store per FOV. Move the extra files away, {hint}."
         )
-    return csvs[0]
+    return found[0]
 
 
 def read_tracks_file(path: str | Path) -> pl.DataFrame:
-    """Read one CSV or Parquet tracking table and coerce its track columns.
+    """Read one CSV, Parquet or geff tracking table and coerce its track columns.
 
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file cannot be parsed, or see :func:`coerce_track_columns`.
+        If the file cannot be parsed, or see :func:`coerce_track_columns` and
+        :func:`~dynaclr.cell_index.geff_tracks.read_geff_tracks`.
     """
     path = Path(path)
+    if path.is_dir() and (path.suffix.lower() == _GEFF_SUFFIX or is_geff_store(path)):
+        return coerce_track_columns(read_geff_tracks(path), str(path))
     if not path.is_file():
         raise FileNotFoundError(f"Tracks file {path} does not exist.")
     try:
@@ -103,7 +120,8 @@ def read_experiment_tracks(
     Parameters
     ----------
     tracks_path : str or Path
-        Folder of per-FOV CSVs, or one ``.csv``/``.parquet`` table with a ``fov_name`` column.
+        Folder of per-FOV CSVs or ``*.geff`` stores, or one ``.csv``/``.parquet`` table with a
+        ``fov_name`` column, or one geff store with a ``fov_name`` node property.
     fov_names : sequence of str
         FOVs to read (``"A/1/0"``).
     plate_fov_names : sequence of str, optional
@@ -129,8 +147,11 @@ def read_experiment_tracks(
     if tracks_path.is_file():
         raise ValueError(
             f"tracks_path {str(tracks_path)!r} is a file but not {list(_TABLE_SUFFIXES)}; give a "
-            "folder of per-FOV CSVs or one CSV/Parquet table with a fov_name column."
+            "folder of per-FOV tracks files, one CSV/Parquet table with a fov_name column or "
+            "one geff store with a fov_name node property."
         )
+    if tracks_path.suffix.lower() == _GEFF_SUFFIX or is_geff_store(tracks_path):
+        return _read_table(tracks_path, fov_names, plate_fov_names)
     frames, sources = [], {}
     for fov_name in fov_names:
         path = find_fov_tracks_file(tracks_path, fov_name)
@@ -153,6 +174,12 @@ def _read_table(
 ) -> tuple[pl.DataFrame, dict[str, str]]:
     df = read_tracks_file(path)
     if "fov_name" not in df.columns:
+        if path.is_dir():
+            raise ValueError(
+                f"{path}: a geff store given as the whole experiment's tracks_path needs a "
+                f"{FOV_PROPERTY!r} node property (e.g. 'A/1/0'); found columns {df.columns}. "
+                "Add the property, or put one store per FOV at tracks_path/row/col/fov/*.geff."
+            )
         raise ValueError(
             f"{path}: a single tracks table needs a 'fov_name' column (e.g. 'A/1/0'); "
             f"found {df.columns}."

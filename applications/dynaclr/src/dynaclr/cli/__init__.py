@@ -1,9 +1,11 @@
 """The ``dynaclr`` command line, one module per command.
 
-main.py               entry point: dispatch, the error boundary, the default demo fit
+main.py               entry point: dispatch, the default demo fit
+errors.py             how every command reports a problem (one paragraph, status 2)
 argv.py               config files named on the command line, packaged configs
 lightning_cli.py      fit / validate / predict: LightningCLI, defaults, the hcl_beta link
 inspect.py            dynaclr inspect: the batches a config would train on, as a PNG
+import_ctc.py         dynaclr import-ctc: Cell Tracking Challenge data in our layout
 embeddings_writer.py  predict's output: one AnnData store, complete or not at all
 config_reference.py   docs/configuration.md from the CLI classes' docstrings
 """

@@ -2,6 +2,8 @@
 
 ``dynaclr fit`` with no ``--config`` trains on the built-in demo (written into a cache folder
 on first use); ``dynaclr inspect`` shows what the model would see, without training;
+``dynaclr import-ctc`` turns Cell Tracking Challenge sequences into a plate, tracks and an
+experiments YAML;
 ``fit``, ``validate`` and ``predict`` are the LightningCLI (:mod:`dynaclr.cli.lightning_cli`).
 A configuration or data problem prints one paragraph and exits 2; ``DYNACLR_DEBUG=1`` shows
 the traceback instead.
@@ -18,6 +20,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from dynaclr.cli.argv import config_arguments, config_files, demo_args
 from dynaclr.cli.errors import USER_ERRORS, report_error
+from dynaclr.cli.import_ctc import import_ctc_main
 from dynaclr.cli.inspect import inspect_main
 from dynaclr.cli.lightning_cli import DynaCLRCLI
 from dynaclr.experiment_config import ConfigError
@@ -25,6 +28,8 @@ from dynaclr.experiment_config import ConfigError
 __all__ = ["main"]
 
 _SUBCOMMANDS = ("fit", "validate", "predict")
+_COMMANDS = {"inspect": inspect_main, "import-ctc": import_ctc_main}
+"""Commands of their own (argparse), beside the LightningCLI's subcommands."""
 _PARSER_KWARGS = {
     "exit_on_error": False,
     **{name: {"exit_on_error": False} for name in _SUBCOMMANDS},
@@ -69,8 +74,8 @@ def _configuration_error(err: BaseException) -> ConfigError | None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dynaclr`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "inspect":
-        return inspect_main(argv[1:])
+    if argv and argv[0] in _COMMANDS:
+        return _COMMANDS[argv[0]](argv[1:])
     if _wants_demo(argv):
         argv = [argv[0], *demo_args(), *argv[1:]]
     command = argv[0] if argv else ""

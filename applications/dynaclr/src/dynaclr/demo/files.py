@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import yaml
+
+from dynaclr.registry import write_experiments
 
 __all__ = ["TRACK_COLUMNS", "write_experiments_yaml", "write_tracks_csv"]
 
@@ -30,8 +31,5 @@ def write_tracks_csv(
 
 
 def write_experiments_yaml(root: Path, experiments: list[dict[str, Any]], header: str) -> Path:
-    """Write ``root/experiments.yml`` with a comment header; return its path."""
-    path = root / "experiments.yml"
-    text = yaml.safe_dump({"experiments": experiments}, sort_keys=False, default_flow_style=None)
-    path.write_text(f"# {header}\n# Paths are relative to this file's folder.\n{text}")
-    return path
+    """Write ``root/experiments.yml`` (:func:`dynaclr.registry.write_experiments`); its path."""
+    return write_experiments(root / "experiments.yml", experiments, [header])
