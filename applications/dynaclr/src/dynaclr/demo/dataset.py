@@ -8,7 +8,6 @@ layout of ``docs/data-layout.md``.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,12 +18,18 @@ import numpy as np
 from dynaclr.demo.files import write_experiments_yaml, write_tracks_csv
 from dynaclr.demo.render import render_block
 from dynaclr.demo.simulate import EXPERIMENT_STYLES, simulate_fov
-from viscy_data.normalization import STATS, channel_statistics, normalization_attribute
+from viscy_data.normalization import (
+    STATS,
+    channel_statistics,
+    dataset_sample,
+    grid_step,
+    normalization_attribute,
+)
 from viscy_data.testing import create_hcs_plate, write_normalization
 
 __all__ = ["write_demo_dataset"]
 
-_STATS_VOXELS = 1 << 18  # median/IQR sample per channel and FOV: a regular yx grid
+_STATS_VOXELS = 1 << 18  # median/IQR sample per channel and FOV; the demo's data depends on it
 
 
 def _yx(image_size: int | Sequence[int]) -> tuple[int, int]:
@@ -118,7 +123,7 @@ def write_demo_dataset(
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     voxels = n_frames * z_slices * height * width
-    step = 1 if voxels <= _STATS_VOXELS else math.ceil(math.sqrt(voxels / _STATS_VOXELS))
+    step = grid_step(voxels, _STATS_VOXELS)  # median/IQR: an unshifted grid (see sampling)
     block = max(1, (1 << 23) // (2 * z_slices * height * width))
     if chunks is not None:
         block = max(chunks[0], block // chunks[0] * chunks[0])
@@ -163,7 +168,7 @@ def write_demo_dataset(
             fov_stats[fov] = channel_statistics(samples[-1], moments)
             dataset_moments += moments
             write_tracks_csv(root / f"{name}_tracks", fov, obs, extra=("infected",))
-        dataset = channel_statistics(np.concatenate(samples, axis=1), dataset_moments)
+        dataset = channel_statistics(dataset_sample(samples), dataset_moments)
         normalization = {
             fov: normalization_attribute(channels, dataset, fov_stats[fov], timepoint_stats[fov])
             for fov in fovs

@@ -73,17 +73,24 @@ def unusable_divisor(divisor: Any, eps: float) -> Any:
 def quartiles(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """25th, 50th and 75th percentiles over the last axis (numpy's default linear method).
 
-    Sorting is several times faster than ``np.percentile``'s partition for float32 data.
+    One ``np.partition`` places the six order statistics the three percentiles interpolate
+    between (about twice as fast as sorting, several times faster than ``np.percentile``);
+    the values are those of a full sort.
+
+    Examples
+    --------
+    >>> [float(q) for q in quartiles(np.array([4.0, 1.0, 3.0, 2.0]))]
+    [1.75, 2.5, 3.25]
     """
-    ordered = np.sort(values, axis=-1)
-    n = ordered.shape[-1]
+    n = values.shape[-1]
+    positions = [(n - 1) * q for q in (0.25, 0.5, 0.75)]
+    lows = [int(np.floor(pos)) for pos in positions]
+    kth = sorted({k for low in lows for k in (low, min(low + 1, n - 1))})
+    ordered = np.partition(values, kth, axis=-1)
     out = []
-    for q in (0.25, 0.5, 0.75):
-        pos = (n - 1) * q
-        low = int(np.floor(pos))
-        high = min(low + 1, n - 1)
+    for pos, low in zip(positions, lows):
         a = ordered[..., low].astype(np.float64)
-        b = ordered[..., high].astype(np.float64)
+        b = ordered[..., min(low + 1, n - 1)].astype(np.float64)
         out.append(a + (b - a) * (pos - low))
     return out[0], out[1], out[2]
 

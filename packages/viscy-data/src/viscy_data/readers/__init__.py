@@ -3,10 +3,12 @@
 plate root --read_plate--> PlateInfo (FOVInfo per FOV: shape, channels, normalization)
 FOVInfo --tensorstore_spec--> spec --PatchReader--> (B, C, Z, Y, X) float32 patches
 
-Modules: ``ome_zarr.py`` (everything about the NGFF layout), ``tensorstore.py``
+Modules: ``ome_zarr.py`` (everything about the NGFF layout), ``fov_attributes.py`` (the one
+metadata write: a FOV attribute replaced atomically), ``tensorstore.py``
 (:class:`PatchReader`), ``patches.py`` (a batch's request, pending read and read error).
 """
 
+from viscy_data.readers.fov_attributes import fov_attributes_file, write_fov_attribute
 from viscy_data.readers.ome_zarr import FOVInfo, PlateInfo, is_url, read_plate, tensorstore_spec
 from viscy_data.readers.patches import PatchReadError, PatchRequest, PendingPatches
 from viscy_data.readers.tensorstore import PatchReader
@@ -18,7 +20,9 @@ __all__ = [
     "PatchRequest",
     "PendingPatches",
     "PlateInfo",
+    "fov_attributes_file",
     "is_url",
     "read_plate",
     "tensorstore_spec",
+    "write_fov_attribute",
 ]

@@ -2,7 +2,8 @@
 
 Everything this project knows about the OME-Zarr layout lives here, so a format or library
 change touches one file. Metadata is read with zarr-python; pixels are read elsewhere with
-tensorstore, from the spec :func:`tensorstore_spec` builds.
+tensorstore, from the spec :func:`tensorstore_spec` builds. The one write, replacing a single
+attribute of a FOV's metadata file atomically, is beside it in :mod:`.fov_attributes`.
 """
 
 from __future__ import annotations

@@ -8,12 +8,15 @@
 - :mod:`~viscy_data.testing.threads`: :func:`loader_threads` and
   :func:`wait_for_no_loader_threads`, the live threads of
   :class:`~viscy_data.ThreadDataLoader` iterators.
+- :mod:`~viscy_data.testing.read_only`: :func:`read_only_tree`, a folder nobody (root
+  included, where ``chattr`` works) can write for the length of a test.
 - :mod:`~viscy_data.testing.resume`: :func:`check_resume`, the resume contract of anything
   with ``state_dict``/``load_state_dict`` that yields batches epoch after epoch (samplers,
   loaders, datamodules), at the stop points :data:`RESUME_POINTS`.
 """
 
 from viscy_data.testing.plates import create_hcs_plate, write_hcs_plate, write_normalization
+from viscy_data.testing.read_only import read_only_tree
 from viscy_data.testing.resume import RESUME_POINTS, check_resume
 from viscy_data.testing.threads import loader_threads, wait_for_no_loader_threads
 from viscy_data.testing.trainer import QUIET_TRAINER_DEFAULTS, quiet_trainer
@@ -25,6 +28,7 @@ __all__ = [
     "create_hcs_plate",
     "loader_threads",
     "quiet_trainer",
+    "read_only_tree",
     "wait_for_no_loader_threads",
     "write_hcs_plate",
     "write_normalization",

@@ -1,0 +1,103 @@
+"""The one write to OME-Zarr metadata: one attribute of a FOV group, replaced atomically.
+
+Used by ``dynaclr preprocess`` to store each FOV's ``normalization``; pixels are never
+written here, and every other key of the metadata file is kept as it was.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from viscy_data.readers.ome_zarr import FOVInfo, is_url
+
+__all__ = ["fov_attributes_file", "write_fov_attribute"]
+
+
+def fov_attributes_file(fov: FOVInfo) -> Path:
+    """The file holding a FOV group's attributes: ``.zattrs`` (zarr v2) or ``zarr.json`` (v3).
+
+    Raises
+    ------
+    ValueError
+        When the plate is a URL: attributes are only written to local plates.
+    """
+    if is_url(fov.store_path):
+        raise ValueError(
+            f"{fov.store_path}: FOV {fov.fov_name!r}: attributes can only be written to a local "
+            "plate; copy the plate to a local or mounted path first"
+        )
+    name = "zarr.json" if fov.zarr_format == 3 else ".zattrs"
+    return Path(fov.store_path) / fov.fov_name / name
+
+
+def write_fov_attribute(fov: FOVInfo, name: str, value: Any) -> Path:
+    """Set one top-level attribute of a FOV group atomically, keeping every other key as it was.
+
+    NGFF 0.4 (zarr v2) stores it as a key of the FOV's ``.zattrs``; NGFF 0.5 (zarr v3) under
+    ``attributes`` of its ``zarr.json`` (beside ``ome``, not inside it). The new file is
+    written to a temporary file in the same folder and moved over the old one with
+    :func:`os.replace`, so a reader (or an interrupted run) sees either the old file or the
+    complete new one; the temporary file is removed on any failure. JSON is written as
+    zarr-python writes it (indent 2); the file keeps its permissions.
+
+    Parameters
+    ----------
+    fov : FOVInfo
+        The FOV, as returned by :func:`read_plate` (a local plate).
+    name : str
+        Attribute key, e.g. ``"normalization"``.
+    value : JSON-serialisable
+        The new value; it replaces the old one whole.
+
+    Returns
+    -------
+    Path
+        The metadata file written.
+
+    Raises
+    ------
+    ValueError
+        When the plate is a URL or the metadata file is not a JSON object.
+    FileNotFoundError, PermissionError
+        When the metadata file is missing, or its folder cannot be written.
+    """
+    path = fov_attributes_file(fov)
+    where = f"{fov.store_path}: FOV {fov.fov_name!r}"
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{where}: metadata file {str(path)!r} does not exist") from err
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{where}: {str(path)!r} is not valid JSON ({err})") from err
+    attributes = document.setdefault("attributes", {}) if fov.zarr_format == 3 else document
+    if not isinstance(attributes, dict):
+        raise ValueError(f"{where}: {str(path)!r} holds no JSON object of attributes")
+    attributes[name] = value
+    text = json.dumps(document, indent=2, allow_nan=True)
+    mode = path.stat().st_mode & 0o7777
+    try:
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+    except OSError as err:
+        if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        raise PermissionError(
+            f"{where}: cannot write to {str(path.parent)!r} (read-only plate?): {err.strerror}"
+        ) from err
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
