@@ -6,6 +6,7 @@ argv.py               config files named on the command line, packaged configs
 lightning_cli.py      fit / validate / predict: LightningCLI, defaults, the hcl_beta link
 inspect.py            dynaclr inspect: the batches a config would train on, as a PNG
 import_ctc.py         dynaclr import-ctc: Cell Tracking Challenge data in our layout
+preprocess.py         dynaclr preprocess: normalization statistics written into plates
 embeddings_writer.py  predict's output: one AnnData store, complete or not at all
 config_reference.py   docs/configuration.md from the CLI classes' docstrings
 """

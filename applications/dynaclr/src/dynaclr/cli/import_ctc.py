@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 from dynaclr.cli.errors import USER_ERRORS, report_error
+from dynaclr.cli.options import CommandParser
 
 __all__ = ["import_ctc_main", "import_ctc_parser"]
 
@@ -47,7 +48,7 @@ def _chunks(text: str) -> tuple[int, ...]:
 
 def import_ctc_parser() -> argparse.ArgumentParser:
     """The argument parser of ``dynaclr import-ctc`` (every option documented in ``--help``)."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="dynaclr import-ctc",
         description=textwrap.dedent(
             """\

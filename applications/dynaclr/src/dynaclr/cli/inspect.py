@@ -7,7 +7,6 @@ conditions and hours post infection, so the sampling axes can be checked by eye.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import warnings
@@ -24,6 +23,7 @@ from PIL import Image
 from dynaclr.cli.argv import config_arguments, config_files
 from dynaclr.cli.errors import USER_ERRORS, report_error
 from dynaclr.cli.lightning_cli import DynaCLRCLI
+from dynaclr.cli.options import CommandParser
 
 __all__ = ["batch_composition", "inspect_main", "pair_grid"]
 
@@ -103,7 +103,7 @@ def _without_run_keys(args: list[str], tmp: Path) -> list[str]:
 
 def inspect_main(argv: list[str]) -> int:
     """Run ``dynaclr inspect``; returns the exit status."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="dynaclr inspect",
         description="Write a PNG grid of anchor/positive pairs and print the batch composition.",
     )

@@ -3,7 +3,7 @@
 ``dynaclr fit`` with no ``--config`` trains on the built-in demo (written into a cache folder
 on first use); ``dynaclr inspect`` shows what the model would see, without training;
 ``dynaclr import-ctc`` turns Cell Tracking Challenge sequences into a plate, tracks and an
-experiments YAML;
+experiments YAML; ``dynaclr preprocess`` writes the plates' normalization statistics;
 ``fit``, ``validate`` and ``predict`` are the LightningCLI (:mod:`dynaclr.cli.lightning_cli`).
 A configuration or data problem prints one paragraph and exits 2; ``DYNACLR_DEBUG=1`` shows
 the traceback instead.
@@ -23,12 +23,17 @@ from dynaclr.cli.errors import USER_ERRORS, report_error
 from dynaclr.cli.import_ctc import import_ctc_main
 from dynaclr.cli.inspect import inspect_main
 from dynaclr.cli.lightning_cli import DynaCLRCLI
+from dynaclr.cli.preprocess import preprocess_main
 from dynaclr.experiment_config import ConfigError
 
 __all__ = ["main"]
 
 _SUBCOMMANDS = ("fit", "validate", "predict")
-_COMMANDS = {"inspect": inspect_main, "import-ctc": import_ctc_main}
+_COMMANDS = {
+    "inspect": inspect_main,
+    "import-ctc": import_ctc_main,
+    "preprocess": preprocess_main,
+}
 """Commands of their own (argparse), beside the LightningCLI's subcommands."""
 _PARSER_KWARGS = {
     "exit_on_error": False,
