@@ -16,6 +16,9 @@ Sections (each reuses the functions of its own script, see their docstrings for 
 * ``loss`` (``bench_loss.py``): NTXentHCL forward+backward, next to pytorch-metric-learning.
 * ``train`` (``bench_train_step.py``): demo training steps/s fed by the loader, and the
   fraction of the time spent waiting for data.
+* ``preprocess`` (``bench_preprocess.py``): ``dynaclr preprocess`` MB/s of pixels next to a
+  plain tensorstore read of the same chunks, and the peak RSS of a fresh process
+  preprocessing one FOV of ``T`` frames (run.py's default plate: 1024 x 1024, Z=5, T=10).
 
 Every figure is a median over repeats with min and max; ``ratio`` compares it with the
 reference measured in the same run; ``target`` checks the goals of issue 7.
@@ -38,12 +41,13 @@ from pathlib import Path
 import bench_index
 import bench_loader
 import bench_loss
+import bench_preprocess
 import bench_sampler
 import bench_train_step
 
 from dynaclr.demo import write_demo_dataset
 
-SECTIONS = ("loader", "index", "sampler", "loss", "train")
+SECTIONS = ("loader", "index", "sampler", "loss", "train", "preprocess")
 GIB = 2.0**30
 
 
@@ -203,6 +207,27 @@ def train_rows(demo: Path, args: argparse.Namespace) -> list[Row]:
     return rows
 
 
+def preprocess_rows(root: Path, args: argparse.Namespace) -> list[Row]:
+    throughput, peaks = bench_preprocess.run_all(root, args)
+    size, z, frames = args.preprocess_size, args.preprocess_z, args.preprocess_frames
+    rows = []
+    for r in throughput:
+        ratio = statistics.median(a / b for a, b in zip(r["preprocess"], r["plain"]))
+        rows.append(Row(
+            "preprocess",
+            f"2 FOVs x 2 ch x T={frames} x Z={z} x {size}^2 float32, {r['workers']} workers",
+            "MB/s of pixels", r["preprocess"], "plain tensorstore read of the same chunks",
+            r["plain"], ratio, digits=0,
+        ))  # fmt: skip
+    for p in peaks:
+        rows.append(Row(
+            "preprocess", f"one FOV {tuple(p['shape'])}, {p['workers']} workers",
+            "peak RSS MB", [p["peak_mb"]], f"RSS after imports {p['imports_mb']:.0f} MB",
+            [p["imports_mb"]], p["peak_mb"] / p["imports_mb"], digits=0,
+        ))  # fmt: skip
+    return rows
+
+
 def machine() -> str:
     """CPU model, cores, memory, load, versions: the context of the numbers."""
     try:
@@ -238,6 +263,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group.add_argument("--loss-sizes", type=int, nargs="+", default=[512, 2048, 8192])
     group.add_argument("--loss-repeats", type=int, default=7)
     bench_train_step.add_arguments(parser)
+    bench_preprocess.add_arguments(parser)
+    parser.set_defaults(preprocess_size=1024)
     args = parser.parse_args(argv)
     args.index_rows = [int(n) for n in args.index_rows]
     if args.smoke:
@@ -245,6 +272,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.repeats, args.index_rows, args.sampler_batch_size = 1, [2_000], 32
         args.loss_sizes, args.loss_repeats = [64, 128], 3
         args.steps, args.warmup = 1, 1
+        bench_preprocess.smoke_arguments(args)
     return args
 
 
@@ -270,6 +298,7 @@ def main(argv: list[str] | None = None) -> str:
             "sampler": lambda: sampler_rows(args),
             "loss": lambda: loss_rows(args),
             "train": lambda: train_rows(demo, args),
+            "preprocess": lambda: preprocess_rows(root, args),
         }
         for section in (s for s in SECTIONS if s in args.sections):
             tic = time.perf_counter()
