@@ -32,6 +32,7 @@ from viscy_data.readers import PatchReadError
 from viscy_data.transforms import Normalize
 
 from .bad_inputs import STATS, BadInputs
+from .geff_data import lineage_graph, write_geff
 
 DOCS = Path(__file__).parents[3] / "docs" / "reliability.md"
 
@@ -47,6 +48,17 @@ class Case:
 
 def _tracks_text(header: str, *rows: str) -> Callable[[BadInputs], None]:
     return lambda b: b.write_tracks("exp_a", "A/1/0", "\n".join((header, *rows)) + "\n")
+
+
+def _geff_merge(b: BadInputs) -> None:
+    nodes, edges = lineage_graph()
+    folder = b.tracks("exp_a") / "A/1/0"
+    b.remove(b.csv("exp_a", "A/1/0"))
+    write_geff(folder / "tracks.geff", nodes, edges + [(404, 205)])  # 205 gets two parents
+
+
+def _csv_and_geff(b: BadInputs) -> None:
+    write_geff(b.tracks("exp_a") / "A/1/0/tracks.geff", *lineage_graph())
 
 
 def _zero_std(b: BadInputs) -> None:
@@ -184,6 +196,12 @@ CASES = [
          lambda b: [b.edit_tracks("exp_a", f, y=100.0) for f in ("A/1/0", "A/2/0")], ValueError,
          r"Experiment 'exp_a': all 24 cell centroids lie outside the images, e\.g\. y=100, x=8 "
          r"in {csv_a} \('exp_a' FOV 'A/1/0'\), whose image in {store_a} is 24 x 24 pixels"),
+    Case("tracks-geff-merge", _geff_merge, ValueError,
+         r"{tracks_a}/A/1/0/tracks\.geff: node 205 \(t=9\) has 2 predecessors \[204, 404\], "
+         r"a merge"),
+    Case("tracks-csv-and-geff", _csv_and_geff, ValueError,
+         r"{tracks_a}/A/1/0 holds 2 tracks files \['tracks\.csv', 'tracks\.geff'\]; expected "
+         r"exactly one"),
     # --- normalization metadata ---------------------------------------------------------------
     Case("norm-missing-for-some-fovs",
          lambda b: b.edit_normalization("exp_a", "A/2/0", None), ValueError,
