@@ -13,6 +13,7 @@ from dynaclr.cell_index.tracks import find_fov_tracks_file, read_experiment_trac
 
 from ..geff_data import lineage_graph, write_geff
 
+
 def experiment_with_geff(write_experiment, tmp_path, fovs=("A/1/0", "A/2/0"), **kwargs):
     config = write_experiment(fovs=fovs, tracks=dict.fromkeys(fovs))
     for i, fov in enumerate(fovs):

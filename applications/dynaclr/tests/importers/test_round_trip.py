@@ -1,4 +1,4 @@
-"""CTC import -> preprocess -> registry -> index -> datamodule -> three normalized training steps."""
+"""CTC import -> preprocess -> index -> datamodule -> three normalized training steps."""
 
 import torch
 
