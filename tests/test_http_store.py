@@ -1,6 +1,7 @@
 """Training reads a plate served over HTTP (data_path is a URL tensorstore and zarr can read)."""
 
 import functools
+import gc
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -10,6 +11,7 @@ import yaml
 
 from dynaclr.cli import main, packaged_config
 from dynaclr.demo import write_demo_dataset
+from viscy_data.testing import wait_for_no_loader_threads
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -33,7 +35,13 @@ def served_demo(tmp_path):
     remote = tmp_path / "remote_experiments.yml"
     remote.write_text(yaml.safe_dump(config))
     yield remote
+    # The loaders' read-ahead may still be fetching chunks after fit returns: serve them until
+    # the threads end (a stopped server leaves those reads retrying until the exit hook gives
+    # up, 60 s later).
+    gc.collect()
+    wait_for_no_loader_threads(timeout=30.0)
     server.shutdown()
+    server.server_close()
     thread.join(timeout=5)
 
 
