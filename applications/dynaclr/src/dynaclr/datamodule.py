@@ -21,6 +21,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from dynaclr.cell_index.fovs import filter_fovs
 from dynaclr.cell_index.index import MultiExperimentIndex
+from dynaclr.chunk_aware import GROUP_COLUMNS, chunk_cache_bytes
 from dynaclr.registry import ExperimentRegistry
 from dynaclr.splits import FOVSplit, split_experiments, split_fovs, validation_sampling
 from dynaclr.trainer_batches import (
@@ -123,6 +124,16 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         of ``val_fovs``; a condition with at least two FOVs keeps at least one on each side,
         one with a single FOV keeps it for training). Chosen from ``seed``; the chosen FOVs are
         printed at setup and saved as ``val_fovs`` in the run's config. 0: off.
+    groups_per_batch : int, optional
+        Chunk-aware batching: each batch draws its anchors from about this many (experiment,
+        FOV, frame) groups instead of from everywhere, so each image chunk is decoded for many
+        patches (``FlexibleBatchSampler(group_by=...)``; every anchor is still drawn once
+        before any twice). With ``cache_pool_bytes=0`` the chunk cache is then sized for the
+        batches in flight (:func:`dynaclr.chunk_aware.chunk_cache_bytes`). Not combined with
+        ``temporal_enrichment`` yet. None: off (random batches).
+    tau_per_group : bool, default False
+        Draw one tau per (batch, FOV, frame) instead of per anchor, so a group's positives
+        come from one frame too (the epoch's taus still follow the same distribution).
     """
 
     def __init__(
@@ -158,6 +169,8 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         predict_experiments: list[str] | None = None,
         val_fovs: list[str] | None = None,
         val_fraction: float = 0.0,
+        groups_per_batch: int | None = None,
+        tau_per_group: bool = False,
     ) -> None:
         super().__init__()
         for name, value, low in (
@@ -204,6 +217,19 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         self.predict_experiments = predict_experiments
         self.val_fovs = list(val_fovs) if val_fovs is not None else None
         self.val_fraction = float(val_fraction)
+        if groups_per_batch is not None and (
+            int(groups_per_batch) != groups_per_batch or groups_per_batch < 1
+        ):
+            raise ValueError(
+                f"groups_per_batch must be an integer >= 1 or None, got {groups_per_batch!r}"
+            )
+        if groups_per_batch is not None and temporal_enrichment:
+            raise ValueError(
+                "groups_per_batch (chunk-aware batching) cannot be combined with "
+                "temporal_enrichment yet; turn one of them off."
+            )
+        self.groups_per_batch = None if groups_per_batch is None else int(groups_per_batch)
+        self.tau_per_group = bool(tau_per_group)
         self.fov_split: FOVSplit | None = None
         self.registry: ExperimentRegistry | None = None
         self.train_dataset: MultiExperimentTripletDataset | None = None
@@ -286,12 +312,21 @@ class MultiExperimentDataModule(pl.LightningDataModule):
             require_anchors=fit,
             tau_parameter="tau_range",
         )
+        cache = self.cache_pool_bytes
+        if fit and self.groups_per_batch is not None and cache == 0:
+            in_flight = max(1, self.num_workers)
+            cache = chunk_cache_bytes(index, self.groups_per_batch, self.tau_per_group, in_flight)
+            rank_zero_info(
+                f"dynaclr: chunk-aware batching ({self.groups_per_batch} groups per batch): "
+                f"chunk cache {cache / 2**20:,.0f} MiB"
+            )
         dataset = MultiExperimentTripletDataset(
             index,
             fit=fit,
             tau_decay_rate=self.tau_decay_rate,
             seed=self.seed,
-            cache_pool_bytes=self.cache_pool_bytes,
+            cache_pool_bytes=cache,
+            tau_per_group=fit and self.tau_per_group,
         )
         try:
             dataset.check_normalization(self.normalizations)
@@ -317,9 +352,11 @@ class MultiExperimentDataModule(pl.LightningDataModule):
 
     def _sampler(self, dataset, temporal: bool, drop_last: bool) -> FlexibleBatchSampler:
         world, rank = trainer_topology(self._trainer())
-        anchors = dataset.index.valid_anchor_columns(
-            "experiment", "condition", "hours_post_infection"
-        )
+        grouped = self.groups_per_batch is not None
+        columns = ("experiment", "condition", "hours_post_infection")
+        if grouped:
+            columns += tuple(c for c in GROUP_COLUMNS if c not in columns)
+        anchors = dataset.index.valid_anchor_columns(*columns)
         experiment_weights, condition_ratio = self.experiment_weights, self.condition_ratio
         if dataset is self.val_dataset:
             conditions = set(anchors["condition"].cast(str).unique())
@@ -341,6 +378,8 @@ class MultiExperimentDataModule(pl.LightningDataModule):
             rank=rank,
             seed=self.seed,
             drop_last=drop_last,
+            group_by=GROUP_COLUMNS if grouped else None,
+            groups_per_batch=self.groups_per_batch,
         )
 
     # --------------------------------------------------------- dataloaders

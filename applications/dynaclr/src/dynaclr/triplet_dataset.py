@@ -50,7 +50,9 @@ class MultiExperimentTripletDataset(Dataset):
     offset the nearest offset in range that has one is used; among several candidates (two
     daughters) one is picked at random. Every draw is keyed on ``(seed, epoch, position)``, so
     the same (seed, epoch) gives the same positives whatever the thread timing or batch
-    composition.
+    composition. With ``tau_per_group`` the anchors of one FOV and frame in a batch share one
+    tau draw (keyed on the first of their positions in the batch), so their positives come
+    from one frame too; each group's tau still follows :func:`dynaclr.sample_tau`.
 
     Parameters
     ----------
@@ -67,6 +69,8 @@ class MultiExperimentTripletDataset(Dataset):
         Seed of every random draw.
     cache_pool_bytes : int, default 0
         Shared tensorstore chunk cache; 0 disables it.
+    tau_per_group : bool, default False
+        One tau per (batch, FOV, frame) instead of one per anchor (chunk-aware batching).
 
     Raises
     ------
@@ -82,6 +86,7 @@ class MultiExperimentTripletDataset(Dataset):
         tau_decay_rate: float = 2.0,
         seed: int = 0,
         cache_pool_bytes: int = 0,
+        tau_per_group: bool = False,
     ) -> None:
         index_range = tuple(float(h) for h in index.tau_range_hours)
         if tau_range_hours is not None and tuple(float(h) for h in tau_range_hours) != index_range:
@@ -96,6 +101,7 @@ class MultiExperimentTripletDataset(Dataset):
         self.tau_decay_rate = float(tau_decay_rate)
         self.seed = int(seed)
         self.cache_pool_bytes = int(cache_pool_bytes)
+        self.tau_per_group = bool(tau_per_group)
         self.epoch = 0
 
         tracks = index.tracks
@@ -225,9 +231,19 @@ class MultiExperimentTripletDataset(Dataset):
             index); names the experiment, FOV, track and frame.
         """
         positions = np.asarray(positions, dtype=np.int64)
-        u_tau = keyed_uniform(self.seed, _TAU_STREAM, positions, self.epoch)
+        tau_keys = self._group_first_positions(positions) if self.tau_per_group else positions
+        u_tau = keyed_uniform(self.seed, _TAU_STREAM, tau_keys, self.epoch)
         u_pick = keyed_uniform(self.seed, _PICK_STREAM, positions, self.epoch)
         return self.index.draw_positives(self.rows[positions], u_tau, u_pick, self.tau_decay_rate)
+
+    def _group_first_positions(self, positions: np.ndarray) -> np.ndarray:
+        """For each position, the smallest position of the batch in its (FOV, frame) group."""
+        rows = self.rows[positions]
+        group = self._fov_code[rows] * (int(self._t.max(initial=0)) + 1) + self._t[rows]
+        _, which = np.unique(group, return_inverse=True)
+        first = np.full(which.max(initial=-1) + 1, np.iinfo(np.int64).max)
+        np.minimum.at(first, which, positions)
+        return first[which]
 
     def _read_async(self, rows: np.ndarray) -> PendingPatches:
         return self.reader.read_async(*self.patch_request(rows))

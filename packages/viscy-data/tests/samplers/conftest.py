@@ -13,6 +13,7 @@ def build_anchors(
     """One row per anchor; ``strata[(experiment, condition)]`` is a count or a list of hours.
 
     A count gets hours 0, 1, 2, ...; rows are shuffled so positions are not grouped.
+    ``hour_block`` (hours // 10) gives chunk-aware batching groups of about ten anchors.
     """
     experiments, conditions, hours = [], [], []
     for (experiment, condition), spec in strata.items():
@@ -26,7 +27,7 @@ def build_anchors(
             "condition": conditions,
             "hours_post_infection": np.concatenate(hours),
         }
-    )
+    ).with_columns(hour_block=(pl.col("hours_post_infection") // 10).cast(pl.Int64))
     return table[np.random.default_rng(seed).permutation(table.height)]
 
 

@@ -13,6 +13,12 @@ from viscy_data.testing import RESUME_POINTS, check_resume
 KINDS = {
     "queues": {},
     "temporal": {"temporal_enrichment": True, "leaky": 0.2},
+    # groups of about 10 anchors (hours 0-9, 10-19, ...), read by 3 lanes, with leaky rows
+    "grouped": {
+        "group_by": ("experiment", "hour_block"),
+        "groups_per_batch": 3,
+        "leaky": 0.2,
+    },
 }
 
 

@@ -17,6 +17,7 @@ consumed so far.
 import numpy as np
 
 from viscy_data.samplers._feistel import keyed_permutation, stream_keys
+from viscy_data.samplers._groups import GroupedPasses
 from viscy_data.samplers._plan import ChunkPlan, DrawRules
 
 
@@ -29,11 +30,17 @@ class StratumQueues:
         (S,) number of anchors per stratum (all >= 1).
     base_key : int
         64-bit key derived from (seed, epoch); fixes every pass's shuffle.
+    grouped : GroupedPasses, optional
+        With ``group_by``: passes in group order read by lanes (see ``_groups``) instead of
+        row shuffles.
     """
 
-    def __init__(self, sizes: np.ndarray, base_key: int) -> None:
+    def __init__(
+        self, sizes: np.ndarray, base_key: int, grouped: GroupedPasses | None = None
+    ) -> None:
         self.sizes = sizes.astype(np.int64)
         self.base_key = base_key
+        self.grouped = grouped
         self.cursor = np.zeros(sizes.size, dtype=np.int64)
         self.patches: dict[tuple[int, int], np.ndarray] = {}
 
@@ -72,7 +79,7 @@ class StratumQueues:
         """Item (offset within its stratum) shown at each queue position."""
         n = self.sizes[strata]
         cycle, offset = np.divmod(positions, n)
-        out = keyed_permutation(offset, n, stream_keys(self.base_key, strata, cycle))
+        out = self._pass_order(strata, cycle, offset)
         longest = max((front.size for front in self.patches.values()), default=0)
         near_start = np.flatnonzero(offset < longest)
         if near_start.size:
@@ -91,16 +98,21 @@ class StratumQueues:
         cycle = first // n
         tail_positions = np.arange(first, (cycle + 1) * n)
         tail = self.values(np.full(tail_positions.size, stratum), tail_positions)
-        head = keyed_permutation(
-            np.arange(count),
-            np.full(count, n),
-            stream_keys(self.base_key, np.full(count, stratum), np.full(count, cycle + 1)),
+        head = self._pass_order(
+            np.full(count, stratum), np.full(count, cycle + 1), np.arange(count)
         )
         fresh = ~np.isin(head, tail)
         needed = count - tail.size
         stop = int(np.flatnonzero(fresh)[needed - 1]) + 1
         front = np.concatenate([head[:stop][fresh[:stop]], head[:stop][~fresh[:stop]]])
         self.patches[(stratum, cycle + 1)] = front
+
+    def _pass_order(self, strata: np.ndarray, cycle: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        """Item of each pass position before any patch: a row shuffle, or the group order."""
+        if self.grouped is not None:
+            return self.grouped.offsets(strata, cycle, offset)
+        keys = stream_keys(self.base_key, strata, cycle)
+        return keyed_permutation(offset, self.sizes[strata], keys)
 
     def _forget_old_patches(self) -> None:
         """Drop patches whose positions all lie behind their stratum's cursor."""

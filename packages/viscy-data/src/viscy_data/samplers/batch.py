@@ -1,6 +1,6 @@
 """Step 3: FlexibleBatchSampler, batches of anchor row positions."""
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 from torch.utils.data import Sampler
@@ -9,10 +9,18 @@ from viscy_data.samplers._checks import (
     as_polars,
     check_axes_off,
     check_fraction,
+    check_grouping,
     check_hours,
     check_int,
     condition_shares,
     named_weights,
+)
+from viscy_data.samplers._epochs import EpochCursor
+from viscy_data.samplers._groups import (
+    GroupedPasses,
+    group_codes,
+    grouped_strata,
+    lanes_per_stratum,
 )
 from viscy_data.samplers._plan import DrawRules, plan_chunk
 from viscy_data.samplers._queues import StratumQueues, fill_from_queues
@@ -23,7 +31,7 @@ CHUNK_BATCHES = 64  # batches planned together; part of the definition of the ba
 _QUEUES, _PLAN, _FILL = 0, 1, 2  # RNG stream purposes
 
 
-class FlexibleBatchSampler(Sampler[list[int]]):
+class FlexibleBatchSampler(EpochCursor, Sampler[list[int]]):
     """Batches of row positions of an anchors table, stratified by experiment, condition and time.
 
     Use it as a DataLoader ``batch_sampler``: each item is one batch, a list of
@@ -82,6 +90,17 @@ class FlexibleBatchSampler(Sampler[list[int]]):
         Non-negative seed of the batch stream.
     drop_last : bool, default True
         True: ``N // batch_size`` batches per epoch; False: ``ceil(N / batch_size)``.
+    group_by : sequence of str or None, default None
+        Chunk-aware batching: columns of ``valid_anchors`` whose values together form a group
+        (e.g. ``("experiment", "fov_name", "t")``, the anchors of one image plane). Each
+        stratum is then read group by group through a few lanes, so a batch holds rows of
+        about ``groups_per_batch`` groups; every anchor is still drawn once before any is
+        drawn twice (see ``docs/viscy-data/sampler.md``). Not combined with
+        ``temporal_enrichment`` yet.
+    groups_per_batch : int or None, default None
+        With ``group_by``: lanes per batch (4 when None), split over the primary
+        experiment's conditions by their shares, at least one each. A batch holds one group
+        per lane, plus one for each lane that reaches the end of a group inside the batch.
 
     Raises
     ------
@@ -117,6 +136,8 @@ class FlexibleBatchSampler(Sampler[list[int]]):
         rank: int = 0,
         seed: int = 0,
         drop_last: bool = True,
+        group_by: Sequence[str] | None = None,
+        groups_per_batch: int | None = None,
     ) -> None:
         super().__init__()
         table = as_polars(valid_anchors)
@@ -155,6 +176,12 @@ class FlexibleBatchSampler(Sampler[list[int]]):
         if n_rows == 0:
             raise ValueError("valid_anchors has 0 rows; the sampler needs at least one batch.")
         strata = build_strata(table, experiment_aware, condition_balanced, temporal_enrichment)
+        self.group_by, self.groups_per_batch = check_grouping(
+            group_by, groups_per_batch, temporal_enrichment
+        )
+        layout = None
+        if self.group_by is not None:
+            strata, layout = grouped_strata(strata, group_codes(table, self.group_by))
         exp_weight = (
             named_weights(
                 "experiment_weights", experiment_weights, strata.experiment_names, EXPERIMENT
@@ -182,6 +209,10 @@ class FlexibleBatchSampler(Sampler[list[int]]):
             focal_fraction=1.0 - self.temporal_global_fraction if temporal_enrichment else None,
             window_hours=self.temporal_window_hours,
         )
+        self._groups = None
+        if layout is not None:
+            lanes = lanes_per_stratum(self.groups_per_batch, self._rules.share, strata.sizes)
+            self._groups = (layout, lanes)
         self._epoch = 0
         self._batches_done = 0
         self._pending_start: int | None = None
@@ -190,63 +221,6 @@ class FlexibleBatchSampler(Sampler[list[int]]):
     def __len__(self) -> int:
         """Batches this rank yields per epoch (equal on every rank)."""
         return self._len
-
-    @property
-    def epoch(self) -> int:
-        """Epoch of the current (or next, when set explicitly) iteration."""
-        return self._epoch
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch the next iteration draws.
-
-        A resume point set by :meth:`load_state_dict` or :meth:`set_start_batch` survives
-        when ``epoch`` equals its epoch, so ``load_state_dict`` followed by
-        ``set_epoch(trainer.current_epoch)`` resumes mid-epoch.
-        """
-        epoch = check_int("epoch", epoch, 0)
-        if epoch != self._epoch:
-            self._pending_start = None
-        self._epoch, self._advance = epoch, False
-        self._batches_done = self._pending_start or 0
-
-    def set_start_batch(self, batches_done: int) -> None:
-        """Make the next iteration of the current epoch skip its first ``batches_done`` batches.
-
-        ``batches_done`` counts this rank's batches, in ``[0, len(self)]``.
-        """
-        start = check_int(f"batches_done (len={self._len})", batches_done, 0, self._len + 1)
-        self._pending_start, self._batches_done, self._advance = start, start, False
-
-    def state_dict(self) -> dict[str, int]:
-        """Epoch and batches this rank has yielded in it, plus the seed and world size."""
-        return {
-            "epoch": self._epoch,
-            "batches_done": self._batches_done,
-            "seed": self.seed,
-            "num_replicas": self.num_replicas,
-        }
-
-    def load_state_dict(self, state: Mapping[str, int]) -> None:
-        """Resume: the next iteration yields the batches of ``state["epoch"]`` not yet done.
-
-        Only ``epoch`` and ``batches_done`` are required. A saved ``seed`` must match this
-        sampler's; a saved ``num_replicas`` different from this one is converted through
-        the global batch count (``ceil(done * saved / current)``), never repeating a batch.
-        """
-        missing = [k for k in ("epoch", "batches_done") if k not in state]
-        if missing:
-            raise ValueError(f"state is missing {missing}; got keys {sorted(state)}.")
-        if "seed" in state and state["seed"] != self.seed:
-            raise ValueError(
-                f"state was saved with seed={state['seed']!r} but this sampler has "
-                f"seed={self.seed}; build the sampler with the saved seed to resume."
-            )
-        done = check_int("state['batches_done']", state["batches_done"], 0)
-        saved_replicas = check_int("state['num_replicas']", state.get("num_replicas", 1), 1)
-        if "num_replicas" in state and saved_replicas != self.num_replicas:
-            done = -(-done * saved_replicas // self.num_replicas)
-        self._epoch = check_int("state['epoch']", state["epoch"], 0)
-        self.set_start_batch(min(done, self._len))
 
     def __iter__(self) -> Iterator[list[int]]:
         return self._iterate()
@@ -264,7 +238,11 @@ class FlexibleBatchSampler(Sampler[list[int]]):
         queues = None
         if not self.temporal_enrichment:
             base = np.random.SeedSequence([self.seed, epoch, _QUEUES, 0])
-            queues = StratumQueues(rules.strata.sizes, int(base.generate_state(1, np.uint64)[0]))
+            key = int(base.generate_state(1, np.uint64)[0])
+            grouped = None
+            if self._groups is not None:
+                grouped = GroupedPasses(rules.strata.start, *self._groups, key)
+            queues = StratumQueues(rules.strata.sizes, key, grouped)
         first_chunk = 0 if queues is not None else first_global // CHUNK_BATCHES
         for chunk in range(first_chunk, -(-used // CHUNK_BATCHES)):
             # Chunks are always planned whole, so the stream does not depend on how much

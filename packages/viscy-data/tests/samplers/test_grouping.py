@@ -1,0 +1,122 @@
+"""Chunk-aware batching (group_by): few groups per batch, every anchor once before twice."""
+
+import numpy as np
+import polars as pl
+import pytest
+
+from viscy_data import FlexibleBatchSampler
+
+GROUP = ("experiment", "fov_name", "t")
+
+
+def plates(sizes=(100, 200), frames=30, seed=0) -> pl.DataFrame:
+    """2 experiments x 2 wells (one condition each) x 2 FOVs x ``frames`` frames of cells."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for experiment in ("a", "b"):
+        for well, condition in (("A/1", "mock"), ("A/2", "infected")):
+            for fov in (0, 1):
+                for t in range(frames):
+                    n = int(rng.integers(*sizes))
+                    parts.append(
+                        pl.DataFrame(
+                            {
+                                "experiment": [experiment] * n,
+                                "condition": [condition] * n,
+                                "fov_name": [f"{well}/{fov}"] * n,
+                                "t": [t] * n,
+                            }
+                        )
+                    )
+    table = pl.concat(parts)
+    return table[rng.permutation(table.height)]  # rows of a group are not adjacent
+
+
+def group_ids(table: pl.DataFrame) -> np.ndarray:
+    return table.select(pl.struct(list(GROUP)).rank("dense")).to_series().to_numpy()
+
+
+def groups_per_batch(table: pl.DataFrame, batches: list[list[int]]) -> np.ndarray:
+    ids = group_ids(table)
+    return np.array([np.unique(ids[b]).size for b in batches])
+
+
+@pytest.mark.parametrize("k", [2, 4, 8])
+def test_batches_come_from_about_k_groups(k):
+    table = plates()
+    grouped = list(FlexibleBatchSampler(table, 64, group_by=GROUP, groups_per_batch=k, seed=1))
+    counts = groups_per_batch(table, grouped)
+    # one group per lane, plus one for each lane that finishes its group inside the batch
+    assert np.median(counts) == k and counts.min() >= k // 2 and counts.max() <= 2 * k
+    assert np.mean(counts <= k + 1) > 0.8
+    shuffled = groups_per_batch(table, list(FlexibleBatchSampler(table, 64, seed=1)))
+    assert np.median(shuffled) > 30  # the default draws rows from everywhere
+
+
+def test_condition_shares_and_experiment_purity_hold():
+    table = plates()
+    sampler = FlexibleBatchSampler(table, 64, group_by=GROUP, groups_per_batch=4, seed=2)
+    experiment = table.get_column("experiment").to_numpy()
+    condition = table.get_column("condition").to_numpy()
+    for batch in sampler:
+        assert np.unique(experiment[batch]).size == 1
+        assert (condition[batch] == "mock").sum() == 32
+
+
+def test_every_anchor_is_drawn_once_before_any_twice():
+    table = plates(sizes=(20, 120))
+    sampler = FlexibleBatchSampler(table, 64, group_by=GROUP, groups_per_batch=4, seed=3)
+    rows = np.concatenate(list(sampler))
+    stratum = table.select(pl.struct("experiment", "condition").rank("dense")).to_series()
+    stratum = stratum.to_numpy()
+    for s in np.unique(stratum):
+        drawn = rows[stratum[rows] == s]
+        first_pass = drawn[: int((stratum == s).sum())]
+        assert np.unique(first_pass).size == first_pass.size, f"stratum {s} repeats a row"
+
+
+def test_one_stratum_epoch_shows_every_anchor_exactly_once():
+    table = plates().filter(pl.col("experiment") == "a", pl.col("condition") == "mock")
+    table = table.head(table.height // 32 * 32)
+    sampler = FlexibleBatchSampler(
+        table, 32, experiment_aware=False, condition_balanced=False,
+        group_by=GROUP, groups_per_batch=2, seed=4,
+    )  # fmt: skip
+    rows = np.concatenate(list(sampler))
+    assert np.array_equal(np.sort(rows), np.arange(table.height))
+
+
+def test_deterministic_and_new_order_each_epoch():
+    table = plates()
+
+    def make():
+        return FlexibleBatchSampler(table, 64, group_by=GROUP, groups_per_batch=4, seed=5)
+
+    first, again = list(make()), list(make())
+    assert first == again
+    sampler = make()
+    sampler.set_epoch(1)
+    assert list(sampler) != first
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"group_by": ("experiment", "fov")}, r"group_by names column\(s\) \['fov'\]"),
+        ({"groups_per_batch": 4}, r"groups_per_batch=4 needs group_by"),
+        ({"group_by": GROUP, "groups_per_batch": 0}, r"groups_per_batch"),
+        ({"group_by": GROUP, "temporal_enrichment": True}, r"cannot be combined with temporal"),
+    ],
+)
+def test_bad_grouping_parameters(kwargs, message):
+    table = plates(frames=2).with_columns(hours_post_infection=pl.col("t").cast(pl.Float64))
+    with pytest.raises(ValueError, match=message):
+        FlexibleBatchSampler(table, 16, **kwargs)
+
+
+def test_null_group_values_are_refused():
+    table = plates(frames=2).with_columns(
+        t=pl.when(pl.int_range(pl.len()) == 3).then(None).otherwise(pl.col("t"))
+    )
+    with pytest.raises(ValueError, match=r"column 't' \(group_by\) has 1 null"):
+        FlexibleBatchSampler(table, 16, group_by=GROUP)
