@@ -11,6 +11,7 @@ Two figures, both computed on embeddings of cells the encoder never trained on:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +163,11 @@ HELD_OUT_FOVS = ["A/1/1", "A/2/1"]
 
 
 def train_and_compare(
-    workdir: Path, epochs: int, limit_train_batches: int | None = None, seed: int = 0
+    workdir: Path,
+    epochs: int,
+    limit_train_batches: int | None = None,
+    seed: int = 0,
+    extra_args: Sequence[str] = (),
 ) -> dict[str, dict[str, float]]:
     """Fit the packaged demo config and evaluate trained vs random-init encoders.
 
@@ -179,6 +184,8 @@ def train_and_compare(
         Cap on batches per epoch.
     seed : int, default 0
         Seed of the run, the sampler and the probe split.
+    extra_args : sequence of str, default ()
+        More ``dynaclr fit`` arguments, e.g. ``["--data.groups_per_batch=4"]``.
 
     Returns
     -------
@@ -201,7 +208,7 @@ def train_and_compare(
         f"--seed_everything={seed}",
         f"--data.seed={seed}",
         f"--trainer.max_epochs={epochs}",
-        f"--trainer.default_root_dir={workdir / f'run{seed}'}",
+        f"--trainer.default_root_dir={workdir / f'run{seed}_{len(extra_args)}'}",
         "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false",
         "--trainer.limit_val_batches=0",
@@ -213,6 +220,7 @@ def train_and_compare(
     ]
     if limit_train_batches:
         args.append(f"--trainer.limit_train_batches={limit_train_batches}")
+    args += list(extra_args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cli = DynaCLRCLI(args=args, run=False, save_config_callback=None)

@@ -3,6 +3,7 @@
 import numpy as np
 import polars as pl
 import pytest
+import tensorstore as ts
 
 from dynaclr.cell_index.tau import tau_probabilities
 from dynaclr.chunk_aware import GROUP_COLUMNS, chunk_cache_bytes, frame_chunk_bytes
@@ -127,3 +128,35 @@ def test_default_batches_do_not_change(crowded_yaml):
     assert pl.Series(plain.train_dataset.positive_rows(np.arange(16))).to_list() == (
         pl.Series(off.train_dataset.positive_rows(np.arange(16))).to_list()
     )
+
+
+def _file_reads() -> int:
+    metric = ts.experimental_collect_matching_metrics("/tensorstore/kvstore/file/read")
+    return int(metric[0]["values"][0]["value"]) if metric else 0
+
+
+def test_a_chunk_is_decoded_once_for_two_consecutive_batches(crowded_yaml):
+    dm = MultiExperimentDataModule(
+        crowded_yaml, groups_per_batch=2, tau_per_group=True, **{**ARGS, "num_workers": 0}
+    )
+    dm.setup("fit")
+    dataset, index = dm.train_dataset, dm.train_dataset.index
+    anchors = index.valid_anchor_columns("experiment", "condition", *GROUP_COLUMNS[1:])
+    sampler = FlexibleBatchSampler(anchors, 16, group_by=GROUP_COLUMNS, groups_per_batch=2)
+    batches = [np.asarray(b) for b in sampler][:5]
+    dataset.__getitems__(batches[0])  # opens every store (metadata reads)
+    n_channels = len(dataset._channels[0])
+
+    def chunks(positions):  # one chunk per (FOV, frame, channel) on whole-plane chunks
+        rows = np.concatenate([dataset.rows[positions], dataset.positive_rows(positions)])
+        return {(int(f), int(t)) for f, t in zip(dataset._fov_code[rows], dataset._t[rows])}
+
+    for first, second in zip(batches[1:], batches[2:]):
+        before = _file_reads()
+        dataset.__getitems__(first)
+        one = _file_reads() - before
+        dataset.__getitems__(second)
+        two = _file_reads() - before
+        assert one <= len(chunks(first)) * n_channels  # no chunk read twice within a batch
+        assert two <= len(chunks(first) | chunks(second)) * n_channels  # nor in the next one
+        assert one < 2 * first.size  # far fewer reads than patches
