@@ -129,8 +129,8 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         FOV, frame) groups instead of from everywhere, so each image chunk is decoded for many
         patches (``FlexibleBatchSampler(group_by=...)``; every anchor is still drawn once
         before any twice). With ``cache_pool_bytes=0`` the chunk cache is then sized for the
-        batches in flight (:func:`dynaclr.chunk_aware.chunk_cache_bytes`). Not combined with
-        ``temporal_enrichment`` yet. None: off (random batches).
+        batches in flight (:func:`dynaclr.chunk_aware.chunk_cache_bytes`). Composes with
+        every other sampling axis. None: off (random batches).
     tau_per_group : bool, default False
         Draw one tau per (batch, FOV, frame) instead of per anchor, so a group's positives
         come from one frame too (the epoch's taus still follow the same distribution).
@@ -222,11 +222,6 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         ):
             raise ValueError(
                 f"groups_per_batch must be an integer >= 1 or None, got {groups_per_batch!r}"
-            )
-        if groups_per_batch is not None and temporal_enrichment:
-            raise ValueError(
-                "groups_per_batch (chunk-aware batching) cannot be combined with "
-                "temporal_enrichment yet; turn one of them off."
             )
         self.groups_per_batch = None if groups_per_batch is None else int(groups_per_batch)
         self.tau_per_group = bool(tau_per_group)

@@ -105,7 +105,6 @@ def test_deterministic_and_new_order_each_epoch():
         ({"group_by": ("experiment", "fov")}, r"group_by names column\(s\) \['fov'\]"),
         ({"groups_per_batch": 4}, r"groups_per_batch=4 needs group_by"),
         ({"group_by": GROUP, "groups_per_batch": 0}, r"groups_per_batch"),
-        ({"group_by": GROUP, "temporal_enrichment": True}, r"cannot be combined with temporal"),
     ],
 )
 def test_bad_grouping_parameters(kwargs, message):
@@ -120,3 +119,19 @@ def test_null_group_values_are_refused():
     )
     with pytest.raises(ValueError, match=r"column 't' \(group_by\) has 1 null"):
         FlexibleBatchSampler(table, 16, group_by=GROUP)
+
+
+def test_temporal_enrichment_draws_each_part_group_by_group():
+    table = plates().with_columns(hours_post_infection=pl.col("t").cast(pl.Float64) / 2)
+    options = dict(temporal_enrichment=True, temporal_window_hours=1.0, seed=6)
+    grouped = FlexibleBatchSampler(table, 64, group_by=GROUP, groups_per_batch=4, **options)
+    plain = FlexibleBatchSampler(table, 64, **options)
+    hours = table.get_column("hours_post_infection").to_numpy()
+    condition = table.get_column("condition").to_numpy()
+    counts = groups_per_batch(table, list(grouped))
+    assert np.median(counts) <= 6 and np.median(groups_per_batch(table, list(plain))) > 15
+    for batch in grouped:  # the window rules hold: 70% near one time; shares per part (+-1)
+        assert np.unique(batch).size == 64 and abs((condition[batch] == "mock").sum() - 32) <= 1
+        spread = hours[batch]
+        centre = np.median(spread)
+        assert np.mean(np.abs(spread - centre) <= 2.0) >= 0.6

@@ -158,7 +158,7 @@ def check_axes_off(
 
 
 def check_grouping(
-    group_by: object, groups_per_batch: object, temporal_enrichment: bool
+    group_by: object, groups_per_batch: object
 ) -> tuple[tuple[str, ...] | None, int]:
     """``(group_by as a tuple or None, groups_per_batch)`` after checking them."""
     if group_by is None:
@@ -172,10 +172,5 @@ def check_grouping(
     columns = (group_by,) if isinstance(group_by, str) else tuple(group_by)
     if not columns or not all(isinstance(c, str) for c in columns):
         raise ValueError(f"group_by must be column names, got {group_by!r}.")
-    if temporal_enrichment:
-        raise ValueError(
-            "group_by (chunk-aware batching) cannot be combined with temporal_enrichment yet; "
-            "turn one of them off."
-        )
     k = 4 if groups_per_batch is None else check_int("groups_per_batch", groups_per_batch, 1)
     return columns, k

@@ -170,10 +170,18 @@ class GroupedPasses:
 
 
 def grouped_strata(strata: Strata, codes: np.ndarray) -> tuple[Strata, GroupLayout]:
-    """``strata`` with each stratum's rows sorted by group code, and the groups' layout."""
+    """``strata`` with each stratum's rows sorted by group code, and the groups' layout.
+
+    With times (temporal enrichment) rows stay sorted by time and are sorted by group within
+    one time, so the layout lists runs of one group (a whole group when it has one time, as
+    (experiment, FOV, frame) groups do).
+    """
     stratum_of_row = np.repeat(np.arange(strata.sizes.size), strata.sizes)
     group_of_row = codes[strata.order]
-    resort = np.lexsort((group_of_row, stratum_of_row))  # stable: row order inside a group
-    order = strata.order[resort]
+    keys = (group_of_row, stratum_of_row)
+    if strata.hours is not None:
+        keys = (group_of_row, strata.hours, stratum_of_row)
+    resort = np.lexsort(keys)  # stable: row order inside a group
     layout = GroupLayout.from_sorted(stratum_of_row, group_of_row[resort], strata.start)
-    return replace(strata, order=order), layout
+    hours = None if strata.hours is None else strata.hours[resort]
+    return replace(strata, order=strata.order[resort], hours=hours), layout

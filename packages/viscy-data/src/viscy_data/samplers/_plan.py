@@ -33,6 +33,11 @@ class DrawRules:
         ``1 - temporal_global_fraction`` when temporal enrichment is on, else None.
     window_hours : float
         Half-width of the focal window in hours.
+    block_start : np.ndarray or None
+        With ``group_by``: ``(B + 1,)`` offsets into ``strata.order`` of its runs of one group
+        (time windows draw group by group); None otherwise.
+    lanes : np.ndarray or None
+        With ``group_by``: ``(S,)`` groups each stratum's rows of a batch come from.
     """
 
     strata: Strata
@@ -42,6 +47,8 @@ class DrawRules:
     share: np.ndarray
     focal_fraction: float | None
     window_hours: float
+    block_start: np.ndarray | None = None
+    lanes: np.ndarray | None = None
 
     @property
     def no_leaky_source(self) -> np.ndarray:

@@ -96,6 +96,8 @@ def fill_windows(rules: DrawRules, plan: ChunkPlan, rng: np.random.Generator) ->
         hi[rows] += np.searchsorted(times, centre[mine] + rules.window_hours, side="right")
     inside = hi - lo
     fits = (plan.focal <= inside) & (plan.outside <= n - inside) & (plan.anywhere <= n)
+    if rules.block_start is not None:
+        return _fill_grouped(rules, plan, rng, lo, hi, fits)
     fast = np.flatnonzero(fits)
     # Fast segments: focal slice [lo, hi); the rest of the stratum around it; anywhere.
     seg_entry = np.tile(fast, 3)
@@ -109,22 +111,103 @@ def fill_windows(rules: DrawRules, plan: ChunkPlan, rng: np.random.Generator) ->
     shifted = offsets + (offsets >= gap_at[owner]) * gap[owner]
     positions = [seg_start[owner] + shifted]
     batches = [batch[seg_entry[owner]]]
+    positions += _short_windows(rules, plan, rng, lo, hi, fits)
+    batches += [np.full(plan.count[i], batch[i]) for i in np.flatnonzero(~fits).tolist()]
+    return _assemble(rules, plan, positions, batches)
+
+
+def _short_windows(rules, plan, rng, lo, hi, fits) -> list[np.ndarray]:
+    """Positions of the entries whose window or outside cannot hold their quota."""
+    st, out = rules.strata, []
     for i in np.flatnonzero(~fits).tolist():
-        s0, s1 = int(st.start[stratum[i]]), int(st.start[stratum[i] + 1])
+        s0, s1 = int(st.start[plan.stratum[i]]), int(st.start[plan.stratum[i] + 1])
         if plan.anywhere[i]:
             local = cover(rng, s1 - s0, int(plan.anywhere[i]))
         else:
             local = _fill_short_window(
                 rng,
                 st.hours[s0:s1],
-                float(plan.focal_hours[batch[i]]),
+                float(plan.focal_hours[plan.batch[i]]),
                 int(lo[i] - s0),
                 int(hi[i] - s0),
                 int(plan.focal[i]),
                 int(plan.outside[i]),
             )
-        positions.append(s0 + local)
-        batches.append(np.full(local.size, batch[i]))
+        out.append(s0 + local)
+    return out
+
+
+def _assemble(rules, plan, positions, batches) -> np.ndarray:
     position, owner_batch = np.concatenate(positions), np.concatenate(batches)
     ranked = np.argsort(owner_batch, kind="stable")
-    return st.order[position[ranked]].reshape(plan.n_batches, rules.batch_size)
+    return rules.strata.order[position[ranked]].reshape(plan.n_batches, rules.batch_size)
+
+
+def _fill_grouped(rules, plan, rng, lo, hi, fits) -> np.ndarray:
+    """As :func:`fill_windows`, each part drawn group by group (:func:`draw_grouped`)."""
+    st, positions, batches = rules.strata, [], []
+    for i in np.flatnonzero(fits).tolist():
+        first, last = int(st.start[plan.stratum[i]]), int(st.start[plan.stratum[i] + 1])
+        parts = (
+            (plan.focal[i], [(int(lo[i]), int(hi[i]))]),
+            (plan.outside[i], [(first, int(lo[i])), (int(hi[i]), last)]),
+            (plan.anywhere[i], [(first, last)]),
+        )
+        lanes, total = int(rules.lanes[plan.stratum[i]]), int(plan.count[i])
+        for count, ranges in parts:
+            if count:
+                share = max(1, int(np.floor(lanes * count / total + 0.5)))
+                ranges = [(a, b) for a, b in ranges if b > a]
+                positions.append(draw_grouped(rng, rules.block_start, ranges, int(count), share))
+                batches.append(np.full(int(count), plan.batch[i]))
+    positions += _short_windows(rules, plan, rng, lo, hi, fits)
+    batches += [np.full(plan.count[i], plan.batch[i]) for i in np.flatnonzero(~fits).tolist()]
+    return _assemble(rules, plan, positions, batches)
+
+
+def draw_grouped(
+    rng: np.random.Generator,
+    block_start: np.ndarray,
+    ranges: list[tuple[int, int]],
+    count: int,
+    lanes: int,
+) -> np.ndarray:
+    """``count`` distinct positions of ``ranges``, drawn group by group for chunk-aware batching.
+
+    ``lanes`` runs of about ``count / lanes`` rows each take a random group (a block of
+    ``block_start``, chosen with probability proportional to its rows inside ``ranges``) and
+    draw distinct rows from it; a run whose group is too small continues in another group. No
+    group is used twice, and when the unused groups are hard to find (they hold few of the
+    rows left), the rest is drawn uniformly.
+    """
+    lengths = np.array([b - a for a, b in ranges], dtype=np.int64)
+    total = int(lengths.sum())
+    ends = np.cumsum(lengths)
+    runs = max(1, min(lanes, count))
+    wanted = [count // runs + (i < count % runs) for i in range(runs)]
+    taken: list[np.ndarray] = []
+    used: set[int] = set()
+    need, misses = count, 0
+    while need > 0 and misses < 8 * runs:
+        u = int(rng.integers(total))
+        which = int(np.searchsorted(ends, u, side="right"))
+        lo, hi = ranges[which]
+        position = lo + u - int(ends[which] - lengths[which])
+        block = int(np.searchsorted(block_start, position, side="right")) - 1
+        if block in used:
+            misses += 1
+            continue
+        used.add(block)
+        first, last = max(int(block_start[block]), lo), min(int(block_start[block + 1]), hi)
+        run = wanted.pop(0) if wanted else need
+        k = min(run, last - first, need)
+        taken.append(first + rng.choice(last - first, k, replace=False))
+        need -= k
+        if k < run:
+            wanted.insert(0, run - k)
+    if need > 0:  # few unused groups left: the remaining rows uniformly, without repeats
+        free = np.concatenate([np.arange(a, b) for a, b in ranges])
+        if taken:
+            free = np.setdiff1d(free, np.concatenate(taken))
+        taken.append(rng.choice(free, need, replace=False))
+    return np.concatenate(taken) if taken else np.empty(0, dtype=np.int64)

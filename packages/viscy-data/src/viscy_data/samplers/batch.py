@@ -95,8 +95,8 @@ class FlexibleBatchSampler(EpochCursor, Sampler[list[int]]):
         (e.g. ``("experiment", "fov_name", "t")``, the anchors of one image plane). Each
         stratum is then read group by group through a few lanes, so a batch holds rows of
         about ``groups_per_batch`` groups; every anchor is still drawn once before any is
-        drawn twice (see ``docs/viscy-data/sampler.md``). Not combined with
-        ``temporal_enrichment`` yet.
+        drawn twice (see ``docs/viscy-data/sampler.md``). With ``temporal_enrichment``
+        each part of a batch (focal window, outside) is drawn group by group instead.
     groups_per_batch : int or None, default None
         With ``group_by``: lanes per batch (4 when None), split over the primary
         experiment's conditions by their shares, at least one each. A batch holds one group
@@ -176,9 +176,7 @@ class FlexibleBatchSampler(EpochCursor, Sampler[list[int]]):
         if n_rows == 0:
             raise ValueError("valid_anchors has 0 rows; the sampler needs at least one batch.")
         strata = build_strata(table, experiment_aware, condition_balanced, temporal_enrichment)
-        self.group_by, self.groups_per_batch = check_grouping(
-            group_by, groups_per_batch, temporal_enrichment
-        )
+        self.group_by, self.groups_per_batch = check_grouping(group_by, groups_per_batch)
         layout = None
         if self.group_by is not None:
             strata, layout = grouped_strata(strata, group_codes(table, self.group_by))
@@ -200,19 +198,21 @@ class FlexibleBatchSampler(EpochCursor, Sampler[list[int]]):
                 f"batch_size={self.batch_size} x num_replicas={self.num_replicas} with "
                 f"drop_last={drop_last}. Lower batch_size or add anchors."
             )
+        share = condition_shares(strata, cond_weight, exp_weight)
+        self._groups = None
+        if layout is not None:
+            self._groups = (layout, lanes_per_stratum(self.groups_per_batch, share, strata.sizes))
         self._rules = DrawRules(
             strata=strata,
             batch_size=self.batch_size,
             n_leaky=int(np.floor(self.leaky * self.batch_size + 0.5)),
             experiment_weight=exp_weight,
-            share=condition_shares(strata, cond_weight, exp_weight),
+            share=share,
             focal_fraction=1.0 - self.temporal_global_fraction if temporal_enrichment else None,
             window_hours=self.temporal_window_hours,
+            block_start=layout.start if layout is not None else None,
+            lanes=self._groups[1] if self._groups is not None else None,
         )
-        self._groups = None
-        if layout is not None:
-            lanes = lanes_per_stratum(self.groups_per_batch, self._rules.share, strata.sizes)
-            self._groups = (layout, lanes)
         self._epoch = 0
         self._batches_done = 0
         self._pending_start: int | None = None
