@@ -19,6 +19,10 @@ Sections (each reuses the functions of its own script, see their docstrings for 
 * ``preprocess`` (``bench_preprocess.py``): ``dynaclr preprocess`` MB/s of pixels next to a
   plain tensorstore read of the same chunks, and the peak RSS of a fresh process
   preprocessing one FOV of ``T`` frames (run.py's default plate: 1024 x 1024, Z=5, T=10).
+* ``rechunk`` (``bench_rechunk.py``): ``dynaclr rechunk`` MB/s of pixels (into the default
+  ``(1, 1, Z, 256, 256)`` chunks, every box read back) next to a plain tensorstore read of the
+  same source chunks, and random 160 x 160 patches/s from the source and from the copy (the
+  preprocess section's plate).
 
 Every figure is a median over repeats with min and max; ``ratio`` compares it with the
 reference measured in the same run; ``target`` checks the goals of issue 7.
@@ -42,12 +46,13 @@ import bench_index
 import bench_loader
 import bench_loss
 import bench_preprocess
+import bench_rechunk
 import bench_sampler
 import bench_train_step
 
 from dynaclr.demo import write_demo_dataset
 
-SECTIONS = ("loader", "index", "sampler", "loss", "train", "preprocess")
+SECTIONS = ("loader", "index", "sampler", "loss", "train", "preprocess", "rechunk")
 GIB = 2.0**30
 
 
@@ -228,6 +233,27 @@ def preprocess_rows(root: Path, args: argparse.Namespace) -> list[Row]:
     return rows
 
 
+def rechunk_rows(root: Path, args: argparse.Namespace) -> list[Row]:
+    throughput, patches = bench_rechunk.run_all(root, args)
+    rows = []
+    for r in throughput:
+        ratio = statistics.median(a / b for a, b in zip(r["rechunk"], r["plain"]))
+        rows.append(Row(
+            "rechunk", f"{bench_rechunk.case(args)}, {r['workers']} workers",
+            "MB/s of pixels", r["rechunk"], "plain tensorstore read of the same chunks",
+            r["plain"], ratio, digits=0,
+        ))  # fmt: skip
+    if patches:
+        copy, source = patches["copy"], patches["source"]
+        rows.append(Row(
+            "rechunk", f"{patches['n']} random 2 x Z x 160^2 patches, one read, copy "
+            f"({patches['copy_mb']:.1f} MB decoded/patch)", "patches/s", copy,
+            f"the source ({patches['source_mb']:.1f} MB decoded/patch)", source,
+            statistics.median(copy) / statistics.median(source), digits=1,
+        ))  # fmt: skip
+    return rows
+
+
 def machine() -> str:
     """CPU model, cores, memory, load, versions: the context of the numbers."""
     try:
@@ -264,7 +290,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group.add_argument("--loss-repeats", type=int, default=7)
     bench_train_step.add_arguments(parser)
     bench_preprocess.add_arguments(parser)
-    parser.set_defaults(preprocess_size=1024)
+    bench_rechunk.add_arguments(parser)
+    parser.set_defaults(preprocess_size=1024, rechunk_size=1024)
     args = parser.parse_args(argv)
     args.index_rows = [int(n) for n in args.index_rows]
     if args.smoke:
@@ -273,6 +300,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.loss_sizes, args.loss_repeats = [64, 128], 3
         args.steps, args.warmup = 1, 1
         bench_preprocess.smoke_arguments(args)
+        bench_rechunk.smoke_arguments(args)
     return args
 
 
@@ -299,6 +327,7 @@ def main(argv: list[str] | None = None) -> str:
             "loss": lambda: loss_rows(args),
             "train": lambda: train_rows(demo, args),
             "preprocess": lambda: preprocess_rows(root, args),
+            "rechunk": lambda: rechunk_rows(root, args),
         }
         for section in (s for s in SECTIONS if s in args.sections):
             tic = time.perf_counter()

@@ -7,6 +7,8 @@ lightning_cli.py      fit / validate / predict: LightningCLI, defaults, the hcl_
 inspect.py            dynaclr inspect: the batches a config would train on, as a PNG
 import_ctc.py         dynaclr import-ctc: Cell Tracking Challenge data in our layout
 preprocess.py         dynaclr preprocess: normalization statistics written into plates
+rechunk.py            dynaclr rechunk: a training copy of a plate with small chunks, verified
+progress.py           the bytes progress bar of preprocess and rechunk
 embeddings_writer.py  predict's output: one AnnData store, complete or not at all
 config_reference.py   docs/configuration.md from the CLI classes' docstrings
 """

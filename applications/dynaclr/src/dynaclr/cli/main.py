@@ -4,6 +4,7 @@
 on first use); ``dynaclr inspect`` shows what the model would see, without training;
 ``dynaclr import-ctc`` turns Cell Tracking Challenge sequences into a plate, tracks and an
 experiments YAML; ``dynaclr preprocess`` writes the plates' normalization statistics;
+``dynaclr rechunk`` writes a training copy of a plate with small chunks;
 ``fit``, ``validate`` and ``predict`` are the LightningCLI (:mod:`dynaclr.cli.lightning_cli`).
 A configuration or data problem prints one paragraph and exits 2; ``DYNACLR_DEBUG=1`` shows
 the traceback instead.
@@ -24,6 +25,7 @@ from dynaclr.cli.import_ctc import import_ctc_main
 from dynaclr.cli.inspect import inspect_main
 from dynaclr.cli.lightning_cli import DynaCLRCLI
 from dynaclr.cli.preprocess import preprocess_main
+from dynaclr.cli.rechunk import rechunk_main
 from dynaclr.experiment_config import ConfigError
 
 __all__ = ["main"]
@@ -33,6 +35,7 @@ _COMMANDS = {
     "inspect": inspect_main,
     "import-ctc": import_ctc_main,
     "preprocess": preprocess_main,
+    "rechunk": rechunk_main,
 }
 """Commands of their own (argparse), beside the LightningCLI's subcommands."""
 _PARSER_KWARGS = {

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
-
-from tqdm import tqdm
 
 from dynaclr.cli.errors import USER_ERRORS, report_error
 from dynaclr.cli.options import CommandParser
+from dynaclr.cli.progress import byte_progress
 from viscy_data.normalization import (
     DATASET_SAMPLE_VOXELS,
     LEVELS,
@@ -81,21 +79,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _bar(plate: Path, show: bool | None) -> tuple[tqdm, Callable[[int, int], None]]:
-    bar = tqdm(
-        desc=plate.name, unit="B", unit_scale=True, file=sys.stderr,
-        disable=not sys.stderr.isatty() if show is None else not show,
-    )  # fmt: skip
-
-    def update(nbytes: int, total: int) -> None:
-        if bar.total != total:
-            bar.total = total
-            bar.refresh()
-        bar.update(nbytes)
-
-    return bar, update
-
-
 def _summary(results: list[PlateStatistics], levels: tuple[str, ...], workers: int) -> str:
     read = sum(r.bytes_read for r in results)
     seconds = sum(r.seconds for r in results)
@@ -128,7 +111,7 @@ def preprocess_main(argv: list[str]) -> int:
     try:
         plates = [check_plate(path, args.channels, args.levels) for path in args.plates]
         for path, plate in zip(args.plates, plates):
-            bar, update = _bar(path, args.progress)
+            bar, update = byte_progress(path.name, args.progress)
             with bar:
                 results.append(
                     preprocess_plate(

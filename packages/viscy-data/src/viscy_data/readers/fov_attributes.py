@@ -6,13 +6,11 @@ written here, and every other key of the metadata file is kept as it was.
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from viscy_data.atomic_write import write_text_atomic
 from viscy_data.readers.ome_zarr import FOVInfo, is_url
 
 __all__ = ["fov_attributes_file", "write_fov_attribute"]
@@ -39,11 +37,10 @@ def write_fov_attribute(fov: FOVInfo, name: str, value: Any) -> Path:
     """Set one top-level attribute of a FOV group atomically, keeping every other key as it was.
 
     NGFF 0.4 (zarr v2) stores it as a key of the FOV's ``.zattrs``; NGFF 0.5 (zarr v3) under
-    ``attributes`` of its ``zarr.json`` (beside ``ome``, not inside it). The new file is
-    written to a temporary file in the same folder and moved over the old one with
-    :func:`os.replace`, so a reader (or an interrupted run) sees either the old file or the
-    complete new one; the temporary file is removed on any failure. JSON is written as
-    zarr-python writes it (indent 2); the file keeps its permissions.
+    ``attributes`` of its ``zarr.json`` (beside ``ome``, not inside it). The new file
+    replaces the old one through :func:`viscy_data.atomic_write.write_text_atomic`, so a
+    reader (or an interrupted run) sees either the old file or the complete new one. JSON is
+    written as zarr-python writes it (indent 2); the file keeps its permissions.
 
     Parameters
     ----------
@@ -80,24 +77,4 @@ def write_fov_attribute(fov: FOVInfo, name: str, value: Any) -> Path:
     attributes[name] = value
     text = json.dumps(document, indent=2, allow_nan=True)
     mode = path.stat().st_mode & 0o7777
-    try:
-        handle, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-        )
-    except OSError as err:
-        if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise
-        raise PermissionError(
-            f"{where}: cannot write to {str(path.parent)!r} (read-only plate?): {err.strerror}"
-        ) from err
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, text, where=where, mode=mode)
