@@ -6,31 +6,14 @@ prediction pass over every observation. Stores are opened read-only (tensorstore
 ``read=True``, zarr ``mode="r"``), so nothing (no lock, cache or index file) appears there.
 """
 
-import hashlib
-import os
 import re
-from pathlib import Path
 
 import pytest
 
 from dynaclr.demo import write_demo_dataset, write_identity_dataset
+from viscy_data.testing import tree_digest
 
 from ..identity_runs import Recorder, identity_datamodule, identity_trainer
-
-
-def tree_digest(root: str | os.PathLike) -> dict[str, tuple]:
-    """``relative path -> (size, mtime_ns, sha256)`` of every file; folders map to ()."""
-    root = Path(root)
-    digest: dict[str, tuple] = {}
-    for path in sorted(root.rglob("*")):
-        rel = str(path.relative_to(root))
-        if path.is_dir():
-            digest[rel] = ()
-        else:
-            stat = path.stat()
-            sha = hashlib.sha256(path.read_bytes()).hexdigest()
-            digest[rel] = (stat.st_size, stat.st_mtime_ns, sha)
-    return digest
 
 
 @pytest.mark.timeout(90)

@@ -99,7 +99,7 @@ def ordered_map(fn: Callable[[_T], _R], items: Iterable[_T], workers: int) -> It
     if workers == 0:
         yield from map(fn, items)
         return
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preprocess")
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="viscy-blocks")
     pending: deque = deque()
     try:
         for item in items:
