@@ -22,13 +22,12 @@ epoch and the dataset's keyed positives) read by plain tensorstore through its o
 with the same cache size: one ``ts.stack`` view per batch, built before the clock starts,
 read with one call per batch, with as many batches in flight as the loader keeps (1 for 0 or
 1 worker, 2 for 2 workers: its reader thread keeps ``num_workers`` batches started), timed the
-same way. ``ratio`` = loader /
-ceiling, pass by pass.
+same way. ``ratio`` = loader / ceiling, pass by pass.
 
 "cold": chunk cache off (the default; the files sit in the OS page cache, so this is decode
 bound, not disk bound). "cached": ``cache_pool_bytes`` = 1.25 x the decoded working set,
-filled before timing. ``MB/sample`` is the decoded chunk bytes a sample costs when cold
-(chunks shared by patches of one batch count once).
+filled before timing. ``MB/sample``: the decoded chunk bytes a sample costs when cold (chunks
+shared by patches of one batch count once); ``amplif.``: those over the patch bytes delivered.
 """
 
 from __future__ import annotations
@@ -66,6 +65,7 @@ class LoaderResult:
     loader: list[float] = field(default_factory=list)
     ceiling: list[float] = field(default_factory=list)
     mb_per_sample: list[float] = field(default_factory=list)
+    amplification: list[float] = field(default_factory=list)
 
     @property
     def ratios(self) -> list[float]:
@@ -108,20 +108,25 @@ def reuse_data(root: Path, options: dict) -> bool:
     return True
 
 
-def make_datamodule(yaml: Path, z: int, patch: int, batch_size: int, cache: int):
-    """A set-up fit datamodule over every experiment of ``yaml`` (no transforms)."""
-    dm = MultiExperimentDataModule(
-        yaml, z_range=(0, z), yx_patch_size=(patch, patch), final_yx_patch_size=(patch, patch),
+def make_datamodule(yaml: Path, z: int, patch: int, batch_size: int, cache: int, **options):
+    """A set-up fit datamodule over every experiment of ``yaml`` (no transforms).
+
+    ``options`` override or add datamodule arguments (``num_workers``, ``groups_per_batch``).
+    """
+    arguments = dict(
+        z_range=(0, z), yx_patch_size=(patch, patch), final_yx_patch_size=(patch, patch),
         batch_size=batch_size, num_workers=0, cache_pool_bytes=cache, pin_memory=False,
         tau_range=(0.5, 1.5),
     )  # fmt: skip
+    dm = MultiExperimentDataModule(yaml, **{**arguments, **options})
     dm.setup("fit")
     return dm
 
 
 def working_set_bytes(dataset) -> int:
-    """Decoded bytes of every array the dataset reads (float32)."""
-    return sum(4 * int(np.prod(fov.shape)) for fov in dataset.index.fovs.values())
+    """Decoded bytes of every array the dataset reads (at each array's dtype)."""
+    fovs = dataset.index.fovs.values()
+    return sum(np.dtype(f.dtype).itemsize * int(np.prod(f.shape)) for f in fovs)
 
 
 def loader_pass(loader, dataset, n_batches: int) -> tuple[float, list[tuple[int, int]]]:
@@ -165,26 +170,35 @@ def measure(
         for key in dataset.reader.specs:
             dataset.reader.store(key).read().result()
         ceiling.warm()
-    results = []
-    for w in workers:
-        dm.num_workers = w
-        loader = dm.train_dataloader()
-        sampler = loader.batch_sampler.sampler
-        n_batches = args.cached_batches if cached else args.batches
-        result = LoaderResult(f"2x{z}x{patch}x{patch}", z, w, cached, chunks)
-        for repeat in range(args.loader_repeats + 1):  # a short first pass warms up
-            rate, segments = loader_pass(loader, dataset, n_batches if repeat else 3)
-            stacks, mb_per_sample = ceiling.plan(sampler, segments)
-            top = ceiling.run(stacks, max(1, w))
-            del stacks
-            if repeat:
-                result.loader.append(rate)
-                result.ceiling.append(top)
-                result.mb_per_sample.append(mb_per_sample)
-        results.append(result)
+    n_batches = args.cached_batches if cached else args.batches
+    results = [LoaderResult(f"2x{z}x{patch}x{patch}", z, w, cached, chunks) for w in workers]
+    for result in results:
+        run_passes(dm, ceiling, result, n_batches, args.loader_repeats)
     del dm, dataset, ceiling
     gc.collect()
     return results
+
+
+def run_passes(dm, ceiling, result, n_batches: int, repeats: int, warmup: int = 3) -> LoaderResult:
+    """Fill ``result`` with ``repeats`` loader passes, each followed by the ceiling's replay.
+
+    A first pass of ``warmup`` batches (at least 2) is not recorded. ``dm`` is set up for fit
+    (its workers become ``result.workers``); ``ceiling`` reads from the same dataset.
+    """
+    dm.num_workers = result.workers
+    loader = dm.train_dataloader()
+    sampler = loader.batch_sampler.sampler
+    for repeat in range(repeats + 1):
+        rate, segments = loader_pass(loader, dm.train_dataset, n_batches if repeat else warmup)
+        stacks, mb_per_sample, amplification = ceiling.plan(sampler, segments)
+        top = ceiling.run(stacks, max(1, result.workers))
+        del stacks
+        if repeat:
+            result.loader.append(rate)
+            result.ceiling.append(top)
+            result.mb_per_sample.append(mb_per_sample)
+            result.amplification.append(amplification)
+    return result
 
 
 def measure_setup(make_datamodule: Callable[[], Any], repeats: int) -> list[float]:
@@ -232,17 +246,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--patch", type=int, default=160, help="patch side (px)")
     group.add_argument("--z", type=int, nargs="+", default=[1, 5], help="planes per patch")
     group.add_argument("--chunk-yx", type=int, default=128, help="extra chunked case; 0: off")
-    group.add_argument(
-        "--raw", action=argparse.BooleanOptionalAction, default=True,
-        help="extra case: full-frame chunks without compression",
-    )  # fmt: skip
+    group.add_argument("--raw", action=argparse.BooleanOptionalAction, default=True,
+                       help="extra case: full-frame chunks without compression")  # fmt: skip
     group.add_argument("--batch-size", type=int, default=64)
     group.add_argument("--batches", type=int, default=24, help="batches per timed pass, cold")
     group.add_argument("--cached-batches", type=int, default=64, help="... with the cache on")
-    group.add_argument(
-        "--loader-repeats", type=int, default=5,
-        help="timed passes per case (loader and ceiling passes alternate)",
-    )  # fmt: skip
+    group.add_argument("--loader-repeats", type=int, default=5,
+                       help="timed passes per case (loader, ceiling alternate)")  # fmt: skip
     group.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
 
 
@@ -276,12 +286,12 @@ def main(argv: list[str] | None = None) -> None:
         f" ({args.cached_batches} cached)"
     )
     print(f"{'case':<16}{'chunks':>8}{'cache':>7}{'workers':>8}{'loader':>24}{'ceiling':>24}"
-          f"{'ratio':>7}{'MB/sample':>10}")  # fmt: skip
+          f"{'ratio':>7}{'MB/sample':>10}{'amplif.':>8}")  # fmt: skip
     for r in results:
         print(
             f"{r.case:<16}{r.chunks:>8}{'on' if r.cached else 'off':>7}{r.workers:>8}"
             f"{_cell(r.loader):>24}{_cell(r.ceiling):>24}{statistics.median(r.ratios):>7.2f}"
-            f"{statistics.median(r.mb_per_sample):>10.2f}"
+            f"{statistics.median(r.mb_per_sample):>10.2f}{statistics.median(r.amplification):>8.1f}"
         )
     print(f"setup to first batch on the demo data (demo_fit.yml): {_cell(setup, 2)} s")
 

@@ -23,6 +23,8 @@ Sections (each reuses the functions of its own script, see their docstrings for 
   ``(1, 1, Z, 256, 256)`` chunks, every box read back) next to a plain tensorstore read of the
   same source chunks, and random 160 x 160 patches/s from the source and from the copy (the
   preprocess section's plate).
+* ``realistic`` (``bench_realistic.py``; 26 GB, so only when named or ``--smoke``): the loader
+  on 2048 x 2048 whole-plane chunks and rechunked, random and chunk-aware batches (issue 14).
 
 Every figure is a median over repeats with min and max; ``ratio`` compares it with the
 reference measured in the same run; ``target`` checks the goals of issue 7.
@@ -46,13 +48,14 @@ import bench_index
 import bench_loader
 import bench_loss
 import bench_preprocess
+import bench_realistic
 import bench_rechunk
 import bench_sampler
 import bench_train_step
 
 from dynaclr.demo import write_demo_dataset
 
-SECTIONS = ("loader", "index", "sampler", "loss", "train", "preprocess", "rechunk")
+SECTIONS = ("loader", "index", "sampler", "loss", "train", "preprocess", "rechunk", "realistic")
 GIB = 2.0**30
 
 
@@ -113,7 +116,8 @@ def loader_rows(root: Path, demo: Path, args: argparse.Namespace) -> list[Row]:
         rows.append(Row(
             "loader", case, "samples/s", r.loader,
             f"read ceiling, {in_flight} batch{'es' if in_flight > 1 else ''} in flight; "
-            f"{statistics.median(r.mb_per_sample):.2f} MB decoded/sample",
+            f"{statistics.median(r.mb_per_sample):.2f} MB decoded/sample, read amplification "
+            f"{statistics.median(r.amplification):.1f}x",
             r.ceiling, ratio, "; ".join(targets), digits=0,
         ))  # fmt: skip
     setup = bench_loader.measure_setup(
@@ -276,7 +280,9 @@ def machine() -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument(
+        "--sections", nargs="+", choices=SECTIONS, help="default: all but realistic (all: --smoke)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="repeats of every measurement")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat")
     parser.add_argument("--data-dir", type=Path, help="write the data here (default: temp)")
@@ -291,9 +297,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     bench_train_step.add_arguments(parser)
     bench_preprocess.add_arguments(parser)
     bench_rechunk.add_arguments(parser)
+    bench_realistic.add_arguments(parser)
     parser.set_defaults(preprocess_size=1024, rechunk_size=1024)
     args = parser.parse_args(argv)
     args.index_rows = [int(n) for n in args.index_rows]
+    if args.sections is None:
+        args.sections = [s for s in SECTIONS if args.smoke or s != "realistic"]
     if args.smoke:
         bench_loader.smoke_arguments(args)
         args.repeats, args.index_rows, args.sampler_batch_size = 1, [2_000], 32
@@ -301,6 +310,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.steps, args.warmup = 1, 1
         bench_preprocess.smoke_arguments(args)
         bench_rechunk.smoke_arguments(args)
+        bench_realistic.smoke_arguments(args)
     return args
 
 
@@ -313,7 +323,7 @@ def main(argv: list[str] | None = None) -> str:
     seconds: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data_dir or Path(tmp)
-        demo = root / "demo" / "experiments.yml"
+        demo, real = root / "demo" / "experiments.yml", root / "realistic"
         frames = {"n_frames": 6 if args.smoke else 20}
         if {"loader", "train"} & set(args.sections) and not bench_loader.reuse_data(
             demo.parent, frames
@@ -328,6 +338,9 @@ def main(argv: list[str] | None = None) -> str:
             "train": lambda: train_rows(demo, args),
             "preprocess": lambda: preprocess_rows(root, args),
             "rechunk": lambda: rechunk_rows(root, args),
+            "realistic": lambda: [
+                Row(**r) for r in bench_realistic.table_rows(bench_realistic.run_all(real, args))
+            ],
         }
         for section in (s for s in SECTIONS if s in args.sections):
             tic = time.perf_counter()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("loader", "index", "sampler", "loss", "train", "preprocess", "rechunk")
+SECTIONS = ("loader", "index", "sampler", "loss", "train", "preprocess", "rechunk", "realistic")
 
 
 def _table_rows(stdout: str) -> list[list[str]]:
