@@ -2,7 +2,8 @@
 
 ``fit``, ``validate`` and ``predict`` (LightningCLI) spell options with underscores
 (``--ckpt_path``); many tools spell them with hyphens. Every multi-word option of
-``inspect``, ``import-ctc``, ``preprocess`` and ``rechunk`` accepts both, so neither habit is an error.
+``inspect``, ``import-ctc``, ``preprocess`` and ``rechunk`` accepts both, so neither habit is
+an error.
 """
 
 from __future__ import annotations
