@@ -312,8 +312,8 @@ class MultiExperimentDataModule(pl.LightningDataModule):
             in_flight = max(1, self.num_workers)
             cache = chunk_cache_bytes(index, self.groups_per_batch, self.tau_per_group, in_flight)
             rank_zero_info(
-                f"dynaclr: chunk-aware batching ({self.groups_per_batch} groups per batch): "
-                f"chunk cache {cache / 2**20:,.0f} MiB"
+                f"dynaclr: chunk-aware batching ({self.groups_per_batch} groups per batch) over "
+                f"{list(names)}: chunk cache {cache / 2**20:,.0f} MiB"
             )
         dataset = MultiExperimentTripletDataset(
             index,
