@@ -141,6 +141,7 @@ class MultiExperimentTripletDataset(Dataset):
             ],
         )
         self._t = tracks.get_column("t").to_numpy().astype(np.int64)
+        self._frame_span = int(self._t.max(initial=0)) + 1  # (FOV, frame) codes for tau_per_group
         height, width = index.yx_patch_size
         self._y0 = patch_corner(tracks.get_column("y_clamp").to_numpy(), height)
         self._x0 = patch_corner(tracks.get_column("x_clamp").to_numpy(), width)
@@ -239,7 +240,7 @@ class MultiExperimentTripletDataset(Dataset):
     def _group_first_positions(self, positions: np.ndarray) -> np.ndarray:
         """For each position, the smallest position of the batch in its (FOV, frame) group."""
         rows = self.rows[positions]
-        group = self._fov_code[rows] * (int(self._t.max(initial=0)) + 1) + self._t[rows]
+        group = self._fov_code[rows] * self._frame_span + self._t[rows]
         _, which = np.unique(group, return_inverse=True)
         first = np.full(which.max(initial=-1) + 1, np.iinfo(np.int64).max)
         np.minimum.at(first, which, positions)
