@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 from dynaclr.cli.errors import USER_ERRORS, report_error
-from dynaclr.cli.options import CommandParser
+from dynaclr.cli.options import CommandParser, five_integers
 
 __all__ = ["import_ctc_main", "import_ctc_parser"]
 
@@ -35,11 +35,8 @@ example:
 
 
 def _chunks(text: str) -> tuple[int, ...]:
-    try:
-        chunks = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        chunks = ()
-    if len(chunks) != 5 or min(chunks) < 1:
+    chunks = five_integers(text)
+    if chunks is None or min(chunks) < 1:
         raise argparse.ArgumentTypeError(
             f"expected five positive integers T,C,Z,Y,X such as 1,1,1,512,512; got {text!r}"
         )

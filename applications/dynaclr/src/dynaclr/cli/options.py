@@ -11,7 +11,25 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["CommandParser"]
+__all__ = ["CommandParser", "five_integers"]
+
+
+def five_integers(text: str) -> tuple[int, ...] | None:
+    """``"1,1,1,128,128"`` -> ``(1, 1, 1, 128, 128)``: a T,C,Z,Y,X shape on the command line.
+
+    None when ``text`` is not five comma-separated integers; each command checks the values
+    and words its own message.
+
+    Examples
+    --------
+    >>> five_integers("1,1,-1,256,256"), five_integers("1,1,256")
+    ((1, 1, -1, 256, 256), None)
+    """
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        return None
+    return values if len(values) == 5 else None
 
 
 def _both_spellings(option_strings: tuple[str, ...]) -> list[str]:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from dynaclr.cli.errors import USER_ERRORS, report_error
-from dynaclr.cli.options import CommandParser
+from dynaclr.cli.options import CommandParser, five_integers
 from dynaclr.cli.progress import byte_progress
 from viscy_data.normalization import default_num_workers
 from viscy_data.rechunk import COMPRESSIONS, RechunkSummary, rechunk_plate
@@ -96,11 +96,8 @@ def parse_shape(text: str | None, option: str) -> tuple[int, ...] | None:
     """
     if text is None:
         return None
-    try:
-        shape = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) != 5:
+    shape = five_integers(text)
+    if shape is None:
         raise ValueError(
             f"{option} {text!r}: give five integers T,C,Z,Y,X separated by commas, each a "
             "number of pixels or -1 for the whole axis, e.g. 1,1,1,128,128"
