@@ -24,14 +24,11 @@ import time
 from pathlib import Path
 
 import lightning.pytorch as pl
+from spread import spread
 
 from dynaclr.evaluation import train_and_compare
 
 METRICS = ("probe_accuracy", "smoothness")
-
-
-def _cell(values: list[float]) -> str:
-    return f"{statistics.median(values):.3f} ({min(values):.3f}/{max(values):.3f})"
 
 
 def main() -> None:
@@ -70,19 +67,19 @@ def main() -> None:
             acc = [r[name]["probe_accuracy"] for r in runs]
             smooth = [r[name]["smoothness"] for r in runs]
             print(
-                f"{mode:<20} {name:<8} {_cell(acc):>24} {runs[0][name]['chance']:>7.3f} "
-                f"{_cell(smooth):>24}"
+                f"{mode:<20} {name:<8} {spread(acc, '.3f'):>24} {runs[0][name]['chance']:>7.3f} "
+                f"{spread(smooth, '.3f'):>24}"
             )
     if args.chunk_aware:
         base, grouped = (results[mode] for mode in modes)
         for metric in METRICS:
-            spread = [r["trained"][metric] for r in base]
+            seeds = [r["trained"][metric] for r in base]
             median = statistics.median(r["trained"][metric] for r in grouped)
-            inside = min(spread) <= median <= max(spread)
+            inside = min(seeds) <= median <= max(seeds)
             print(
                 f"chunk-aware trained {metric} median {median:.3f} is "
                 f"{'within' if inside else 'OUTSIDE'} the random-batch seed spread "
-                f"[{min(spread):.3f}, {max(spread):.3f}]"
+                f"[{min(seeds):.3f}, {max(seeds):.3f}]"
             )
 
 

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 from bench_train_step import demo_cli
 from read_ceiling import ReadCeiling
+from spread import spread
 
 from dynaclr.datamodule import MultiExperimentDataModule
 from dynaclr.demo import write_demo_dataset
@@ -263,11 +264,6 @@ def smoke_arguments(args: argparse.Namespace) -> None:
     args.workers, args.z, args.loader_repeats = [0, 2], [1], 1
 
 
-def _cell(values: list[float], digits: int = 0) -> str:
-    low, high = min(values), max(values)
-    return f"{statistics.median(values):.{digits}f} ({low:.{digits}f}/{high:.{digits}f})"
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
@@ -290,10 +286,11 @@ def main(argv: list[str] | None = None) -> None:
     for r in results:
         print(
             f"{r.case:<16}{r.chunks:>8}{'on' if r.cached else 'off':>7}{r.workers:>8}"
-            f"{_cell(r.loader):>24}{_cell(r.ceiling):>24}{statistics.median(r.ratios):>7.2f}"
+            f"{spread(r.loader, '.0f'):>24}{spread(r.ceiling, '.0f'):>24}"
+            f"{statistics.median(r.ratios):>7.2f}"
             f"{statistics.median(r.mb_per_sample):>10.2f}{statistics.median(r.amplification):>8.1f}"
         )
-    print(f"setup to first batch on the demo data (demo_fit.yml): {_cell(setup, 2)} s")
+    print(f"setup to first batch on the demo data (demo_fit.yml): {spread(setup, '.2f')} s")
 
 
 if __name__ == "__main__":

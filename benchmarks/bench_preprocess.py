@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorstore as ts
+from spread import spread
 
 from viscy_data.normalization import TIMEPOINT, preprocess_plate
 from viscy_data.readers import read_plate, tensorstore_spec
@@ -220,10 +221,6 @@ def run_all(root: Path, args: argparse.Namespace) -> tuple[list[dict], list[dict
     return throughput, peaks
 
 
-def _cell(values: list[float]) -> str:
-    return f"{statistics.median(values):8.1f} ({min(values):.1f}/{max(values):.1f})"
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
@@ -249,8 +246,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'workers':>7} {'MB':>8} {'preprocess MB/s':>24} {'plain read MB/s':>24} {'ratio':>6}")
     for r in throughput:
         ratio = statistics.median(a / b for a, b in zip(r["preprocess"], r["plain"]))
-        print(f"{r['workers']:>7} {r['mb']:>8.0f} {_cell(r['preprocess']):>24} "
-              f"{_cell(r['plain']):>24} {ratio:>6.2f}")  # fmt: skip
+        print(f"{r['workers']:>7} {r['mb']:>8.0f} {spread(r['preprocess']):>24} "
+              f"{spread(r['plain']):>24} {ratio:>6.2f}")  # fmt: skip
     for p in peaks:
         print(f"peak RSS, one FOV {tuple(p['shape'])}, {p['workers']} workers: "
               f"{p['peak_mb']:.0f} MB ({p['imports_mb']:.0f} MB after imports; "

@@ -44,6 +44,7 @@ import numpy as np
 import yaml
 from bench_loader import LoaderResult, make_datamodule, reuse_data, run_passes
 from read_ceiling import ReadCeiling
+from spread import spread
 
 from dynaclr.demo import write_demo_dataset
 from dynaclr.registry import write_experiments
@@ -250,9 +251,7 @@ def format_table(results: list[RealisticResult]) -> str:
 
 def _cell(values: list[float]) -> str:
     digits = 1 if statistics.median(values) < 100 else 0
-    stats = (statistics.median(values), min(values), max(values))
-    median, low, high = (f"{v:,.{digits}f}" for v in stats)
-    return f"{median} ({low}-{high})"
+    return spread(values, f",.{digits}f", "-")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import bench_preprocess
 import numpy as np
+from spread import spread
 
 from viscy_data.readers import PatchReader, read_plate, tensorstore_spec
 from viscy_data.rechunk import rechunk_plate
@@ -139,10 +140,6 @@ def case(args: argparse.Namespace) -> str:
     return f"2 FOVs x 2 ch x T={frames} x Z={z} x {size}^2 float32 -> (1, 1, {z}, {side}, {side})"
 
 
-def _cell(values: list[float]) -> str:
-    return f"{statistics.median(values):8.1f} ({min(values):.1f}/{max(values):.1f})"
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
@@ -160,13 +157,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'workers':>7} {'MB':>8} {'rechunk MB/s':>24} {'plain read MB/s':>24} {'ratio':>6}")
     for r in throughput:
         ratio = statistics.median(a / b for a, b in zip(r["rechunk"], r["plain"]))
-        print(f"{r['workers']:>7} {r['mb']:>8.0f} {_cell(r['rechunk']):>24} "
-              f"{_cell(r['plain']):>24} {ratio:>6.2f}")  # fmt: skip
+        print(f"{r['workers']:>7} {r['mb']:>8.0f} {spread(r['rechunk']):>24} "
+              f"{spread(r['plain']):>24} {ratio:>6.2f}")  # fmt: skip
     if patches:
         speedup = statistics.median(patches["copy"]) / statistics.median(patches["source"])
         print(f"{patches['n']} random patches of (2, Z, {PATCH_YX}, {PATCH_YX}), one call: "
-              f"source {_cell(patches['source'])}/s ({patches['source_mb']:.1f} MB decoded per "
-              f"patch), copy {_cell(patches['copy'])}/s ({patches['copy_mb']:.1f} MB); "
+              f"source {spread(patches['source'])}/s ({patches['source_mb']:.1f} MB decoded per "
+              f"patch), copy {spread(patches['copy'])}/s ({patches['copy_mb']:.1f} MB); "
               f"{speedup:.1f}x")  # fmt: skip
 
 

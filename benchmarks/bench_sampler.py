@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import polars as pl
 import psutil
+from spread import spread
 from torch.utils.data import BatchSampler, RandomSampler
 
 from viscy_data import FlexibleBatchSampler
@@ -163,10 +164,6 @@ def run_size(
     return results
 
 
-def _cell(values: list[float], fmt: str) -> str:
-    return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}/{max(values):{fmt}})"
-
-
 def _median_or_dash(values: list[float]) -> str:
     median = statistics.median(values)
     return "-" if median != median else f"{median:.3f}"
@@ -200,8 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             col = {k: [r[k] for r in runs] for k in runs[0]}
             ratio = statistics.median(col["epoch"]) / base_epoch
             print(
-                f"{n_rows:>10,}  {name:<26}{_cell(col['build'], '.3f'):>22}"
-                f"{_cell(col['first'], '.2f'):>22}{_cell(col['epoch'], '.2f'):>22}"
+                f"{n_rows:>10,}  {name:<26}{spread(col['build'], '.3f'):>22}"
+                f"{spread(col['first'], '.2f'):>22}{spread(col['epoch'], '.2f'):>22}"
                 f"{_median_or_dash(col['resume']):>10}"
                 f"{statistics.median(col['peak']):>9.0f}{ratio:>7.2f}x"
             )

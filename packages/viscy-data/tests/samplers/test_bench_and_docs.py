@@ -7,7 +7,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[4]
 
 
-def test_benchmark_smoke_prints_a_row_per_size_and_config(capsys):
+def test_benchmark_smoke_prints_a_row_per_size_and_config(capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # as `python benchmarks/...` has it
     main = runpy.run_path(str(ROOT / "benchmarks" / "bench_sampler.py"), run_name="bench")["main"]
     assert main(["--smoke"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
