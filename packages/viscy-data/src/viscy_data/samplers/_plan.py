@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from viscy_data.samplers._groups import GroupLayout
 from viscy_data.samplers._strata import Strata
 
 
@@ -33,9 +34,9 @@ class DrawRules:
         ``1 - temporal_global_fraction`` when temporal enrichment is on, else None.
     window_hours : float
         Half-width of the focal window in hours.
-    block_start : np.ndarray or None
-        With ``group_by``: ``(B + 1,)`` offsets into ``strata.order`` of its runs of one group
-        (time windows draw group by group); None otherwise.
+    groups : GroupLayout or None
+        With ``group_by``: the runs of one group in ``strata.order`` (queues read them by
+        lanes, time windows draw group by group); None otherwise.
     lanes : np.ndarray or None
         With ``group_by``: ``(S,)`` groups each stratum's rows of a batch come from.
     """
@@ -47,7 +48,7 @@ class DrawRules:
     share: np.ndarray
     focal_fraction: float | None
     window_hours: float
-    block_start: np.ndarray | None = None
+    groups: GroupLayout | None = None
     lanes: np.ndarray | None = None
 
     @property

@@ -96,7 +96,7 @@ def fill_windows(rules: DrawRules, plan: ChunkPlan, rng: np.random.Generator) ->
         hi[rows] += np.searchsorted(times, centre[mine] + rules.window_hours, side="right")
     inside = hi - lo
     fits = (plan.focal <= inside) & (plan.outside <= n - inside) & (plan.anywhere <= n)
-    if rules.block_start is not None:
+    if rules.groups is not None:
         return _fill_grouped(rules, plan, rng, lo, hi, fits)
     fast = np.flatnonzero(fits)
     # Fast segments: focal slice [lo, hi); the rest of the stratum around it; anywhere.
@@ -158,7 +158,7 @@ def _fill_grouped(rules, plan, rng, lo, hi, fits) -> np.ndarray:
             if count:
                 share = max(1, int(np.floor(lanes * count / total + 0.5)))
                 ranges = [(a, b) for a, b in ranges if b > a]
-                positions.append(draw_grouped(rng, rules.block_start, ranges, int(count), share))
+                positions.append(draw_grouped(rng, rules.groups.start, ranges, int(count), share))
                 batches.append(np.full(int(count), plan.batch[i]))
     positions += _short_windows(rules, plan, rng, lo, hi, fits)
     batches += [np.full(plan.count[i], plan.batch[i]) for i in np.flatnonzero(~fits).tolist()]

@@ -199,9 +199,9 @@ class FlexibleBatchSampler(EpochCursor, Sampler[list[int]]):
                 f"drop_last={drop_last}. Lower batch_size or add anchors."
             )
         share = condition_shares(strata, cond_weight, exp_weight)
-        self._groups = None
+        lanes = None
         if layout is not None:
-            self._groups = (layout, lanes_per_stratum(self.groups_per_batch, share, strata.sizes))
+            lanes = lanes_per_stratum(self.groups_per_batch, share, strata.sizes)
         self._rules = DrawRules(
             strata=strata,
             batch_size=self.batch_size,
@@ -210,8 +210,8 @@ class FlexibleBatchSampler(EpochCursor, Sampler[list[int]]):
             share=share,
             focal_fraction=1.0 - self.temporal_global_fraction if temporal_enrichment else None,
             window_hours=self.temporal_window_hours,
-            block_start=layout.start if layout is not None else None,
-            lanes=self._groups[1] if self._groups is not None else None,
+            groups=layout,
+            lanes=lanes,
         )
         self._epoch = 0
         self._batches_done = 0
@@ -240,8 +240,8 @@ class FlexibleBatchSampler(EpochCursor, Sampler[list[int]]):
             base = np.random.SeedSequence([self.seed, epoch, _QUEUES, 0])
             key = int(base.generate_state(1, np.uint64)[0])
             grouped = None
-            if self._groups is not None:
-                grouped = GroupedPasses(rules.strata.start, *self._groups, key)
+            if rules.groups is not None:
+                grouped = GroupedPasses(rules.strata.start, rules.groups, rules.lanes, key)
             queues = StratumQueues(rules.strata.sizes, key, grouped)
         first_chunk = 0 if queues is not None else first_global // CHUNK_BATCHES
         for chunk in range(first_chunk, -(-used // CHUNK_BATCHES)):
