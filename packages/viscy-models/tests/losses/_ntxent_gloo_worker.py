@@ -58,6 +58,10 @@ def run_rank(rank: int, init_file: str, out_dir: str) -> None:
                     "negatives": loss_fn.last_negatives_per_anchor,
                 }
             )
+            del ddp  # its reducer must not outlive the process group
         torch.save(results, Path(out_dir) / f"rank{rank}.pt")
+        # Tear down together: a rank that destroys its group while the other still talks to
+        # it can abort in gloo's C++ threads ("terminate called without an active exception").
+        dist.barrier()
     finally:
         dist.destroy_process_group()
