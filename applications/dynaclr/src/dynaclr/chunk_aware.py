@@ -63,8 +63,9 @@ def chunk_cache_bytes(
     ``(groups_per_batch + 1) * frames * frame_chunk_bytes(index) * (batches_in_flight + 1)``
     where ``frames`` is the anchors' frame plus the positives' frames (one with
     ``tau_per_group``, else every frame of the widest tau range). The ``+ 1`` terms cover a
-    lane moving to its next group inside a batch and the batch after those in flight, which
-    continues the same groups. Capped at :data:`MAX_AUTO_CACHE_FRACTION` of physical memory.
+    batch that needs one group more than ``groups_per_batch`` (a group's last rows) and the
+    batch after those in flight, which continues the same open groups. Capped at
+    :data:`MAX_AUTO_CACHE_FRACTION` of physical memory.
     """
     names = [experiment.name for experiment in index.registry.experiments]
     widths = [hi - lo + 1 for lo, hi in (index.tau_frames(name) for name in names)]

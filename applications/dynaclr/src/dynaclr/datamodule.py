@@ -125,7 +125,7 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         one with a single FOV keeps it for training). Chosen from ``seed``; the chosen FOVs are
         printed at setup and saved as ``val_fovs`` in the run's config. 0: off.
     groups_per_batch : int, optional
-        Chunk-aware batching: each batch draws its anchors from about this many (experiment,
+        Chunk-aware batching: each batch draws its anchors from at most this many (experiment,
         FOV, frame) groups instead of from everywhere, so each image chunk is decoded for many
         patches (``FlexibleBatchSampler(group_by=...)``; every anchor is still drawn once
         before any twice). With ``cache_pool_bytes=0`` the chunk cache is then sized for the

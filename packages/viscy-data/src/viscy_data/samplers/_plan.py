@@ -35,10 +35,10 @@ class DrawRules:
     window_hours : float
         Half-width of the focal window in hours.
     groups : GroupLayout or None
-        With ``group_by``: the runs of one group in ``strata.order`` (queues read them by
-        lanes, time windows draw group by group); None otherwise.
-    lanes : np.ndarray or None
-        With ``group_by``: ``(S,)`` groups each stratum's rows of a batch come from.
+        With ``group_by``: the runs of one group in ``strata.order`` (queues keep a few
+        groups open, time windows draw group by group); None otherwise.
+    groups_per_batch : int or None
+        With ``group_by``: the most groups a batch reads (see ``_open_groups.entry_lanes``).
     """
 
     strata: Strata
@@ -49,7 +49,7 @@ class DrawRules:
     focal_fraction: float | None
     window_hours: float
     groups: GroupLayout | None = None
-    lanes: np.ndarray | None = None
+    groups_per_batch: int | None = None
 
     @property
     def no_leaky_source(self) -> np.ndarray:
@@ -65,7 +65,9 @@ class ChunkPlan:
     Entries are sorted by batch; a stratum appears at most once per batch, and the counts
     of each batch sum to the batch size. ``focal``, ``outside`` and ``anywhere`` split
     ``count`` by where in time the rows may lie (all zeros but ``anywhere`` when temporal
-    enrichment is off); ``focal_hours`` is the focal time of each batch or None.
+    enrichment is off); ``focal_hours`` is the focal time of each batch or None;
+    ``experiment`` is each batch's primary experiment (entries of other experiments are its
+    leaky rows).
     """
 
     n_batches: int
@@ -76,6 +78,7 @@ class ChunkPlan:
     outside: np.ndarray
     anywhere: np.ndarray
     focal_hours: np.ndarray | None
+    experiment: np.ndarray
 
 
 def largest_remainder(
@@ -171,4 +174,5 @@ def plan_chunk(rules: DrawRules, rng: np.random.Generator, n_batches: int) -> Ch
         outside=outside[keep],
         anywhere=anywhere[keep],
         focal_hours=focal_hours,
+        experiment=experiment,
     )

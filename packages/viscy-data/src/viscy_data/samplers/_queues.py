@@ -17,7 +17,7 @@ consumed so far.
 import numpy as np
 
 from viscy_data.samplers._feistel import keyed_permutation, stream_keys
-from viscy_data.samplers._groups import GroupedPasses
+from viscy_data.samplers._open_groups import GroupQueues
 from viscy_data.samplers._plan import ChunkPlan, DrawRules
 
 
@@ -30,19 +30,24 @@ class StratumQueues:
         (S,) number of anchors per stratum (all >= 1).
     base_key : int
         64-bit key derived from (seed, epoch); fixes every pass's shuffle.
-    grouped : GroupedPasses, optional
-        With ``group_by``: passes in group order read by lanes (see ``_groups``) instead of
-        row shuffles.
     """
 
-    def __init__(
-        self, sizes: np.ndarray, base_key: int, grouped: GroupedPasses | None = None
-    ) -> None:
+    def __init__(self, sizes: np.ndarray, base_key: int) -> None:
         self.sizes = sizes.astype(np.int64)
         self.base_key = base_key
-        self.grouped = grouped
         self.cursor = np.zeros(sizes.size, dtype=np.int64)
         self.patches: dict[tuple[int, int], np.ndarray] = {}
+
+    def take(self, plan: ChunkPlan, counts: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+        """Advance every entry's stratum by ``counts``; offsets of the ``chosen`` entries' rows.
+
+        Offsets are within their stratum, entry after entry in the order given.
+        """
+        first = self.consume(plan.stratum, counts)
+        n = counts[chosen]
+        within = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+        strata = np.repeat(plan.stratum[chosen], n)
+        return self.values(strata, np.repeat(first[chosen], n) + within)
 
     def consume(self, strata: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Take ``counts[i]`` consecutive positions of ``strata[i]``, in the order given.
@@ -108,9 +113,7 @@ class StratumQueues:
         self.patches[(stratum, cycle + 1)] = front
 
     def _pass_order(self, strata: np.ndarray, cycle: np.ndarray, offset: np.ndarray) -> np.ndarray:
-        """Item of each pass position before any patch: a row shuffle, or the group order."""
-        if self.grouped is not None:
-            return self.grouped.offsets(strata, cycle, offset)
+        """Item of each pass position before any patch: a keyed row shuffle."""
         keys = stream_keys(self.base_key, strata, cycle)
         return keyed_permutation(offset, self.sizes[strata], keys)
 
@@ -122,7 +125,7 @@ class StratumQueues:
 
 
 def fill_from_queues(
-    rules: DrawRules, plan: ChunkPlan, queues: StratumQueues, keep: np.ndarray
+    rules: DrawRules, plan: ChunkPlan, queues: StratumQueues | GroupQueues, keep: np.ndarray
 ) -> np.ndarray:
     """Consume the plan's counts from the queues; return row positions of the kept batches.
 
@@ -136,12 +139,10 @@ def fill_from_queues(
     n = st.sizes[plan.stratum]
     repeats = plan.count // n
     from_queue = plan.count - repeats * n
-    first = queues.consume(plan.stratum, from_queue)
     chosen = np.flatnonzero(keep[plan.batch])
+    offsets = queues.take(plan, from_queue, chosen)
     counts = from_queue[chosen]
-    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     strata = np.repeat(plan.stratum[chosen], counts)
-    offsets = queues.values(strata, np.repeat(first[chosen], counts) + within)
     rows = st.order[st.start[strata] + offsets]
     whole = chosen[repeats[chosen] > 0]
     if whole.size:

@@ -14,6 +14,7 @@ quota repeats anchors (each anchor once before any twice).
 
 import numpy as np
 
+from viscy_data.samplers._open_groups import apportion, entry_lanes
 from viscy_data.samplers._plan import ChunkPlan, DrawRules
 
 
@@ -146,6 +147,7 @@ def _assemble(rules, plan, positions, batches) -> np.ndarray:
 def _fill_grouped(rules, plan, rng, lo, hi, fits) -> np.ndarray:
     """As :func:`fill_windows`, each part drawn group by group (:func:`draw_grouped`)."""
     st, positions, batches = rules.strata, [], []
+    lanes_of = entry_lanes(rules, plan, plan.count)
     for i in np.flatnonzero(fits).tolist():
         first, last = int(st.start[plan.stratum[i]]), int(st.start[plan.stratum[i] + 1])
         parts = (
@@ -153,13 +155,13 @@ def _fill_grouped(rules, plan, rng, lo, hi, fits) -> np.ndarray:
             (plan.outside[i], [(first, int(lo[i])), (int(hi[i]), last)]),
             (plan.anywhere[i], [(first, last)]),
         )
-        lanes, total = int(rules.lanes[plan.stratum[i]]), int(plan.count[i])
-        for count, ranges in parts:
+        parts = [(int(count), ranges) for count, ranges in parts if count]
+        split = apportion(int(lanes_of[i]), np.array([count for count, _ in parts]))
+        for (count, ranges), share in zip(parts, split.tolist()):
             if count:
-                share = max(1, int(np.floor(lanes * count / total + 0.5)))
                 ranges = [(a, b) for a, b in ranges if b > a]
-                positions.append(draw_grouped(rng, rules.groups.start, ranges, int(count), share))
-                batches.append(np.full(int(count), plan.batch[i]))
+                positions.append(draw_grouped(rng, rules.groups.start, ranges, count, share))
+                batches.append(np.full(count, plan.batch[i]))
     positions += _short_windows(rules, plan, rng, lo, hi, fits)
     batches += [np.full(plan.count[i], plan.batch[i]) for i in np.flatnonzero(~fits).tolist()]
     return _assemble(rules, plan, positions, batches)
@@ -176,7 +178,8 @@ def draw_grouped(
 
     ``lanes`` runs of about ``count / lanes`` rows each take a random group (a block of
     ``block_start``, chosen with probability proportional to its rows inside ``ranges``) and
-    draw distinct rows from it; a run whose group is too small continues in another group. No
+    draw distinct rows from it; what a run's group cannot give is added to the next run, and
+    only the last run continues in further groups (groups too small to fill the count). No
     group is used twice, and when the unused groups are hard to find (they hold few of the
     rows left), the rest is drawn uniformly.
     """
@@ -203,8 +206,11 @@ def draw_grouped(
         k = min(run, last - first, need)
         taken.append(first + rng.choice(last - first, k, replace=False))
         need -= k
-        if k < run:
-            wanted.insert(0, run - k)
+        if k < run:  # the group ran out: the next run makes up for it
+            if wanted:
+                wanted[0] += run - k
+            else:
+                wanted.insert(0, run - k)
     if need > 0:  # few unused groups left: the remaining rows uniformly, without repeats
         free = np.concatenate([np.arange(a, b) for a, b in ranges])
         if taken:

@@ -17,11 +17,10 @@ from viscy_data.samplers._checks import (
 )
 from viscy_data.samplers._epochs import EpochCursor
 from viscy_data.samplers._groups import (
-    GroupedPasses,
     group_codes,
     grouped_strata,
-    lanes_per_stratum,
 )
+from viscy_data.samplers._open_groups import GroupQueues
 from viscy_data.samplers._plan import DrawRules, plan_chunk
 from viscy_data.samplers._queues import StratumQueues, fill_from_queues
 from viscy_data.samplers._strata import CONDITION, EXPERIMENT, HOURS, build_strata, require_columns
@@ -92,15 +91,16 @@ class FlexibleBatchSampler(EpochCursor, Sampler[list[int]]):
         True: ``N // batch_size`` batches per epoch; False: ``ceil(N / batch_size)``.
     group_by : sequence of str or None, default None
         Chunk-aware batching: columns of ``valid_anchors`` whose values together form a group
-        (e.g. ``("experiment", "fov_name", "t")``, the anchors of one image plane). Each
-        stratum is then read group by group through a few lanes, so a batch holds rows of
-        about ``groups_per_batch`` groups; every anchor is still drawn once before any is
-        drawn twice (see ``docs/viscy-data/sampler.md``). With ``temporal_enrichment``
-        each part of a batch (focal window, outside) is drawn group by group instead.
+        (e.g. ``("experiment", "fov_name", "t")``, the anchors of one image plane). A batch then
+        reads at most ``groups_per_batch`` groups (exceptions: groups smaller than their
+        share, and parts read through one group at its end); every anchor is still drawn once
+        before any is drawn twice (see ``docs/viscy-data/sampler.md``). With
+        ``temporal_enrichment`` each part of a batch (focal window, outside) is drawn group by
+        group instead.
     groups_per_batch : int or None, default None
-        With ``group_by``: lanes per batch (4 when None), split over the primary
-        experiment's conditions by their shares, at least one each. A batch holds one group
-        per lane, plus one for each lane that reaches the end of a group inside the batch.
+        With ``group_by``: the most groups a batch reads (4 when None). Leaky rows take one
+        group per other-experiment condition; the rest is split over the batch's own
+        conditions by their rows, at least one each.
 
     Raises
     ------
@@ -199,9 +199,6 @@ class FlexibleBatchSampler(EpochCursor, Sampler[list[int]]):
                 f"drop_last={drop_last}. Lower batch_size or add anchors."
             )
         share = condition_shares(strata, cond_weight, exp_weight)
-        lanes = None
-        if layout is not None:
-            lanes = lanes_per_stratum(self.groups_per_batch, share, strata.sizes)
         self._rules = DrawRules(
             strata=strata,
             batch_size=self.batch_size,
@@ -211,7 +208,7 @@ class FlexibleBatchSampler(EpochCursor, Sampler[list[int]]):
             focal_fraction=1.0 - self.temporal_global_fraction if temporal_enrichment else None,
             window_hours=self.temporal_window_hours,
             groups=layout,
-            lanes=lanes,
+            groups_per_batch=self.groups_per_batch if layout is not None else None,
         )
         self._epoch = 0
         self._batches_done = 0
@@ -239,10 +236,10 @@ class FlexibleBatchSampler(EpochCursor, Sampler[list[int]]):
         if not self.temporal_enrichment:
             base = np.random.SeedSequence([self.seed, epoch, _QUEUES, 0])
             key = int(base.generate_state(1, np.uint64)[0])
-            grouped = None
             if rules.groups is not None:
-                grouped = GroupedPasses(rules.strata.start, rules.groups, rules.lanes, key)
-            queues = StratumQueues(rules.strata.sizes, key, grouped)
+                queues = GroupQueues(rules, key)
+            else:
+                queues = StratumQueues(rules.strata.sizes, key)
         first_chunk = 0 if queues is not None else first_global // CHUNK_BATCHES
         for chunk in range(first_chunk, -(-used // CHUNK_BATCHES)):
             # Chunks are always planned whole, so the stream does not depend on how much
