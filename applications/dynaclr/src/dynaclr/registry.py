@@ -24,6 +24,7 @@ from dynaclr.experiment_config import (
     MissingPathError,
 )
 from viscy_data.messages import unknown_names_message
+from viscy_data.outputs import marker_line
 from viscy_data.readers import PlateInfo, is_url, read_plate
 
 __all__ = [
@@ -269,7 +270,10 @@ def _config_from_entry(index: int, entry: Any, folder: Path) -> ExperimentConfig
 
 
 def write_experiments(
-    path: str | os.PathLike, experiments: Sequence[Mapping[str, Any]], comments: Sequence[str] = ()
+    path: str | os.PathLike,
+    experiments: Sequence[Mapping[str, Any]],
+    comments: Sequence[str] = (),
+    kind: str | None = None,
 ) -> Path:
     """Write an experiments YAML that :meth:`ExperimentRegistry.from_yaml` reads.
 
@@ -282,6 +286,9 @@ def write_experiments(
         ``data_path`` / ``tracks_path`` are read from the file's folder.
     comments : sequence of str, optional
         Comment lines written first (where the experiments came from).
+    kind : str, optional
+        Output kind of the command writing it (:func:`viscy_data.outputs.marker_line`), the
+        first line, so that ``--overwrite`` recognises the file later.
 
     Returns
     -------
@@ -289,6 +296,8 @@ def write_experiments(
         ``path``.
     """
     lines = [f"# {line}" for line in comments] + ["# Paths are relative to this file's folder."]
+    if kind is not None:
+        lines.insert(0, marker_line(kind).rstrip("\n"))
     body = {"experiments": [dict(e) for e in experiments]}
     text = yaml.safe_dump(body, sort_keys=False, default_flow_style=None)
     Path(path).write_text("\n".join(lines) + "\n" + text)

@@ -24,7 +24,7 @@ class _CrashAt(pl.Callback):
             raise _Crash(f"simulated crash at predict batch {batch_idx}")
 
 
-def _predict(demo_yaml, out, tmp_path, callbacks=()):
+def _predict(demo_yaml, out, tmp_path, callbacks=(), overwrite=False):
     encoder = ContrastiveEncoder(
         backbone="resnet10t",
         in_channels=2,
@@ -43,7 +43,9 @@ def _predict(demo_yaml, out, tmp_path, callbacks=()):
         batch_size=128,
         num_workers=1,
     )
-    trainer = quiet_trainer(default_root_dir=tmp_path, callbacks=[EmbeddingWriter(out), *callbacks])
+    trainer = quiet_trainer(
+        default_root_dir=tmp_path, callbacks=[EmbeddingWriter(out, overwrite), *callbacks]
+    )
     trainer.predict(model, datamodule=dm, return_predictions=False)
     return dm
 
@@ -73,7 +75,7 @@ def test_interrupted_predict_then_rerun(demo_yaml, tmp_path):
     np.testing.assert_array_equal(first.obs["t"].to_numpy(), tracks["t"].to_numpy())
     # A crash while overwriting leaves the previous complete store in place.
     with pytest.raises(_Crash):
-        _predict(demo_yaml, out, tmp_path, callbacks=[_CrashAt(1)])
+        _predict(demo_yaml, out, tmp_path, callbacks=[_CrashAt(1)], overwrite=True)
     again = ad.read_zarr(out)
     np.testing.assert_array_equal(again.X, first.X)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".emb.zarr")]

@@ -80,9 +80,7 @@ def test_existing_output_needs_overwrite(tmp_path, capsys):
     argv = [str(seq), "--out", str(tmp_path / "x.zarr"), "--interval-minutes", "30"]
     assert import_ctc_main(argv) == 0
     assert import_ctc_main(argv) == 2
-    assert "already exist(s); choose other output paths, or pass --overwrite" in (
-        capsys.readouterr().err
-    )
+    assert "already exists; choose another output, or pass --overwrite" in (capsys.readouterr().err)
     assert import_ctc_main([*argv, "--overwrite"]) == 0
 
 

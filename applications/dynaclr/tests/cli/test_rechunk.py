@@ -119,7 +119,7 @@ def _src(p: Path) -> str:
      (lambda p: [_src(p), str(p / "d.zarr"), "--shards", "1,1,1,32,32"],
       ["src.zarr", "--ngff-version 0.5"]),
      (_finished, ["dst.zarr' already exists", "--overwrite"]),
-     (lambda p: [*_finished(p)[:1], str(p / "src.zarr")], ["src.zarr' is the source"])],
+     (lambda p: [*_finished(p)[:1], str(p / "src.zarr")], ["src.zarr' is the source plate"])],
     ids=["missing-src", "not-a-plate", "chunks-not-integers", "chunks-zero", "dst-inside-src",
          "shards-on-0.4", "dst-finished", "dst-is-src"],
 )  # fmt: skip

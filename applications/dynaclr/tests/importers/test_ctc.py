@@ -15,6 +15,7 @@ from dynaclr.importers import CTCCounts, ctc_frames, import_ctc
 from dynaclr.importers import ctc as ctc_module
 from dynaclr.importers.ctc_sequence import label_centroids
 from viscy_data.readers import read_plate
+from viscy_data.testing import tree_digest
 
 from .ctc_data import IRREGULAR_CELLS, write_irregular, write_sequence, write_simple
 
@@ -162,7 +163,7 @@ def test_existing_outputs_are_refused_then_replaced_only_when_complete(tmp_path,
     seq = write_irregular(tmp_path)
     out = tmp_path / "ctc.zarr"
     first = import_ctc(seq, out, interval_minutes=30)
-    with pytest.raises(FileExistsError, match=r"already exist\(s\).*pass --overwrite"):
+    with pytest.raises(FileExistsError, match=r"already exists.*pass --overwrite"):
         import_ctc(seq, out, interval_minutes=30)
     before = {
         p: p.read_bytes() for p in (first.experiments_yaml, first.tracks / "A/1/0/tracks.csv")
@@ -186,6 +187,12 @@ def test_existing_outputs_are_refused_then_replaced_only_when_complete(tmp_path,
     import_ctc(seq, out, interval_minutes=60, overwrite=True)
     assert "interval_minutes: 60.0" in first.experiments_yaml.read_text()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    # --overwrite replaces only what import-ctc wrote: a user's YAML of the same name stays
+    first.experiments_yaml.write_text("experiments: []  # mine\n")
+    before = tree_digest(tmp_path)
+    with pytest.raises(FileExistsError, match=r"ctc\.yml' exists and holds nothing written by "):
+        import_ctc(seq, out, interval_minutes=30, overwrite=True)
+    assert tree_digest(tmp_path) == before
 
 
 def test_an_interrupted_first_import_leaves_nothing(tmp_path, monkeypatch):
@@ -208,7 +215,7 @@ def test_an_interrupted_first_import_leaves_nothing(tmp_path, monkeypatch):
 def test_outputs_inside_an_input_are_refused(tmp_path, where):
     seq = write_irregular(tmp_path)
     out = tmp_path / where if where != "." else tmp_path.parent
-    with pytest.raises(ValueError, match=r"(is inside|would replace) the input folder"):
+    with pytest.raises(ValueError, match=r"(lies inside|would replace) the \w+ folder"):
         import_ctc(
             seq,
             out,

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import zarr
 
+from viscy_data.outputs import MARKER_ATTRIBUTE
 from viscy_data.readers import PatchReader, read_plate, tensorstore_spec
 from viscy_data.rechunk import MANIFEST_NAME, rechunk_plate
+from viscy_data.rechunk.manifest import OUTPUT_KIND
 from viscy_data.testing import create_hcs_plate, tree_digest, write_hcs_plate
 
 from .conftest import CHANNELS, FOVS, encoded, make_plate, normalization, read_pixels
@@ -53,8 +55,12 @@ def test_copy_keeps_pixels_and_every_attribute(tmp_path, source, target):
     assert (summary.fovs, summary.resumed, summary.ngff_version) == (FOVS, (), target)
     assert summary.bytes_copied == sum(a.nbytes for a in arrays.values())
     assert summary.destination == dst.resolve() and summary.source == str(src.resolve())
+    marker = _attrs(dst).get(MARKER_ATTRIBUTE)  # the copy says it is ours, and of what
+    assert marker["kind"] == OUTPUT_KIND and marker["source"] == str(src.resolve())
     for path in ("", "A", "A/1", "B/2"):  # plate, row and well groups: every key
-        assert _split(_attrs(dst, path)) == _split(_attrs(src, path)), path
+        copied = _attrs(dst, path)
+        copied.pop(MARKER_ATTRIBUTE, None)
+        assert _split(copied) == _split(_attrs(src, path)), path
     for name in FOVS:
         (ngff, other), (src_ngff, src_other) = _split(_attrs(dst, name)), _split(_attrs(src, name))
         assert other == src_other and set(other) == {"normalization", "tracking"}

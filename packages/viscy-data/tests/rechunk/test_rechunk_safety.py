@@ -51,6 +51,10 @@ def _unfinished_with_other_chunks(p: Path) -> tuple[Path, Path]:
     return src, p / "dst.zarr"
 
 
+def _a_users_plate(p: Path) -> tuple[Path, Path]:
+    return make_plate(p / "src.zarr")[0], make_plate(p / "dst.zarr")[0]
+
+
 def _zlib_source(p: Path) -> tuple[Path, Path]:
     shapes = {"A/1/0": (1, 2, 1, 8, 8)}
     create_hcs_plate(p / "src.zarr", shapes, ["a", "b"], compressors=[{"id": "zlib", "level": 1}])
@@ -67,12 +71,14 @@ def _a_file(p: Path) -> tuple[Path, Path]:
 
 
 BAD = {
-    "dst-is-src": (lambda p: (_plate(p)[0],) * 2, {}, ValueError, r"src\.zarr' is the source"),
+    "dst-is-src": (lambda p: (_plate(p)[0],) * 2, {}, ValueError,
+                   r"src\.zarr' is the source plate"),
     "dst-inside-src": (
         lambda p: (_plate(p)[0], p / "src.zarr" / "copy.zarr"), {}, ValueError,
-        r"copy\.zarr' lies inside the source '.*src\.zarr'",
+        r"copy\.zarr' lies inside the source plate '.*src\.zarr'",
     ),
-    "src-inside-dst": (lambda p: (_plate(p)[0], p), {}, ValueError, r"holds the source '.*src"),
+    "src-inside-dst": (lambda p: (_plate(p)[0], p), {}, ValueError,
+                       r"would replace the source plate '.*src"),
     "src-missing": (lambda p: (p / "src.zarr", p / "dst.zarr"), {}, FileNotFoundError,
                     r"src\.zarr' does not exist"),
     "src-not-a-plate": (lambda p: ((p / "src.zarr").mkdir() or p / "src.zarr", p / "dst.zarr"),
@@ -95,7 +101,10 @@ BAD = {
     "dst-finished": (_finished, {}, FileExistsError, r"dst\.zarr' already exists"),
     "dst-other-data": (_other_data, {}, FileExistsError, r"dst\.zarr' already exists"),
     "dst-other-data-overwrite": (_other_data, {"overwrite": True}, FileExistsError,
-                                 r"dst\.zarr' exists and is not a zarr store"),
+                                 r"dst\.zarr' exists and holds nothing written by viscy"),
+    "dst-plate-overwrite": (_a_users_plate, {"overwrite": True}, FileExistsError,
+                            r"dst\.zarr' exists and holds nothing written by viscy, not a "
+                            r"'rechunked plate'"),
     "dst-other-source": (_unfinished_of_other_source, {}, FileExistsError,
                          r"cannot resume: it copies '.*other\.zarr', this run copies '.*src"),
     "dst-other-chunks": (_unfinished_with_other_chunks, {}, FileExistsError,
@@ -123,6 +132,17 @@ def test_overwrite_replaces_a_copy(tmp_path, build):
     assert {fov.chunks for fov in read_plate(dst).fovs} == {(1, 1, 3, 40, 36)}
     pixels, want = read_pixels(dst), read_pixels(src)
     assert all(np.array_equal(pixels[f], want[f]) for f in FOVS)
+
+
+def test_an_interrupted_overwrite_keeps_the_old_copy_whole_then_finishes(tmp_path):
+    src, dst = _finished(tmp_path)
+    before = tree_digest(dst)
+    interrupt_after(src, dst, BOXES_PER_FOV + 2, chunks=(1, 1, 1, 16, 16), overwrite=True)
+    assert tree_digest(dst) == before  # the replacement is written beside it
+    summary = rechunk_plate(src, dst, chunks=(1, 1, 1, 16, 16), overwrite=True)
+    assert {fov.chunks for fov in read_plate(dst).fovs} == {(1, 1, 1, 16, 16)}
+    assert summary.destination == dst.resolve()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dst.zarr", "src.zarr"]
 
 
 def test_an_interrupted_copy_resumes_to_identical_pixels(tmp_path):

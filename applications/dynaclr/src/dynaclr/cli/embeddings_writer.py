@@ -1,16 +1,23 @@
 """Write ``dynaclr predict`` embeddings to one AnnData store, complete or not at all.
 
+Before any batch, :meth:`EmbeddingWriter.setup` applies the output rule
+(:func:`viscy_data.outputs.check_outputs`): the store may not be, hold or lie inside an input
+of the run (plates, tracks, the experiments YAML, the checkpoint), and an existing store is
+replaced only with ``overwrite`` and only when it is an embeddings store we wrote.
+
 Each rank saves its share (rows of the index, features, projections) into a parts folder;
 after a barrier, rank 0 checks that the shares cover every observation exactly once, builds
-the AnnData (``X`` = features, ``obsm["X_projections"]``, ``obs`` from the cell index) in a
-temporary store beside the output and renames it into place. An interrupted run leaves the
-previous output (if any) untouched, and a rerun starts from scratch.
+the AnnData (``X`` = features, ``obsm["X_projections"]``, ``obs`` from the cell index,
+``uns["provenance"]``) in a temporary store beside the output, marks it as ours and renames it
+into place. An interrupted run leaves the previous output (if any) untouched, and a rerun
+starts from scratch.
 """
 
 from __future__ import annotations
 
 import shutil
 import uuid
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +26,12 @@ import polars as pl
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-__all__ = ["OBS_COLUMNS", "EmbeddingWriter"]
+from viscy_data.outputs import check_outputs, mark_output
+
+__all__ = ["EMBEDDINGS_KIND", "OBS_COLUMNS", "EmbeddingWriter", "run_inputs"]
+
+EMBEDDINGS_KIND = "dynaclr embeddings"
+"""Marker kind of a predict store (:func:`viscy_data.outputs.mark_output`)."""
 
 OBS_COLUMNS = {
     "experiment": "experiment",
@@ -40,19 +52,58 @@ OBS_COLUMNS = {
 _INTERNAL = {"store_path", "y_clamp", "x_clamp", "image_height", "image_width"}
 
 
+def run_inputs(datamodule: Any, ckpt_path: str | None) -> list[tuple[str, str]]:
+    """What a run reads, as ``(description, path)``: the experiments YAML, every plate and
+    tracks path of its registry, and the checkpoint."""
+    from dynaclr.registry import ExperimentRegistry
+
+    yaml_path = str(datamodule.experiments_yaml)
+    registry = datamodule.registry or ExperimentRegistry.from_yaml(yaml_path)
+    inputs = [("experiments YAML", yaml_path)]
+    for exp in registry.experiments:
+        inputs.append((f"plate of experiment {exp.name!r}", exp.data_path))
+        inputs.append((f"tracks of experiment {exp.name!r}", exp.tracks_path))
+    if ckpt_path:
+        inputs.append(("checkpoint", str(ckpt_path)))
+    return inputs
+
+
 class EmbeddingWriter(BasePredictionWriter):
     """Collect ``predict_step`` outputs and write them as ``output_path`` (an AnnData ``.zarr``).
 
     Parameters
     ----------
     output_path : str or Path
-        Destination store, e.g. ``embeddings.zarr``. An existing store is replaced only once
-        the new one is completely written.
+        Destination store, e.g. ``embeddings.zarr``. It may not be, hold or lie inside an input
+        of the run.
+    overwrite : bool, default False
+        Replace an existing embeddings store (one this writer wrote), once the new one is
+        completely written. Without it an existing path is refused before any batch; any other
+        existing file or folder is refused even with it.
     """
 
-    def __init__(self, output_path: str | Path = "embeddings.zarr") -> None:
+    def __init__(
+        self, output_path: str | Path = "embeddings.zarr", overwrite: bool = False
+    ) -> None:
         super().__init__(write_interval="epoch")
         self.output_path = Path(output_path)
+        self.overwrite = overwrite
+        self.provenance: dict[str, Any] = {}
+        """Extra entries of ``uns["provenance"]`` (the CLI adds the config and random_init)."""
+
+    def check_output(self, inputs: list[tuple[str, str]]) -> None:
+        """Apply the output rule to :attr:`output_path`; raises before anything is written."""
+        check_outputs(
+            [(self.output_path, EMBEDDINGS_KIND)],
+            inputs,
+            overwrite=self.overwrite,
+            command="dynaclr predict",
+        )
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if stage != "predict":
+            return
+        self.check_output(run_inputs(trainer.datamodule, trainer.ckpt_path))
 
     @property
     def parts_dir(self) -> Path:
@@ -81,6 +132,7 @@ class EmbeddingWriter(BasePredictionWriter):
         trainer.strategy.barrier("dynaclr_predict_written")
         if trainer.global_rank == 0:
             tracks = trainer.datamodule.predict_dataset.index.tracks
+            self.provenance = {**provenance(trainer), **self.provenance}
             self._merge(trainer.world_size, tracks)
         trainer.strategy.barrier("dynaclr_predict_merged")
 
@@ -100,20 +152,27 @@ class EmbeddingWriter(BasePredictionWriter):
             )
         features = np.concatenate([p["features"] for p in parts])[order]
         projections = np.concatenate([p["projections"] for p in parts])[order]
-        write_embeddings(self.output_path, features, projections, tracks)
+        write_embeddings(self.output_path, features, projections, tracks, self.provenance)
         shutil.rmtree(self.parts_dir, ignore_errors=True)
 
 
 def write_embeddings(
-    output_path: Path, features: np.ndarray, projections: np.ndarray, tracks: pl.DataFrame
+    output_path: Path,
+    features: np.ndarray,
+    projections: np.ndarray,
+    tracks: pl.DataFrame,
+    provenance: dict[str, Any] | None = None,
 ) -> Path:
-    """Write an AnnData store atomically: a temporary sibling, then a rename.
+    """Write an AnnData store atomically: a temporary sibling, marked as ours, then a rename.
 
-    ``obs`` holds the cell-index columns of :data:`OBS_COLUMNS` that ``tracks`` has, one row
-    per observation in ``tracks`` order.
+    ``obs`` holds the cell-index columns of :data:`OBS_COLUMNS` that ``tracks`` has, the
+    columns upstream's embedding writer uses (:func:`upstream_columns`) and the tracks
+    files' extra columns, one row per observation in ``tracks`` order; ``uns["provenance"]``
+    holds ``provenance``.
     """
     import anndata as ad
 
+    tracks = upstream_columns(tracks)
     present = [c for c in OBS_COLUMNS if c in tracks.columns]
     # Extra columns of the tracks files (e.g. annotations) ride along under their own name.
     present += [c for c in tracks.columns if c not in OBS_COLUMNS and c not in _INTERNAL]
@@ -128,12 +187,15 @@ def write_embeddings(
     var = pd.DataFrame(index=_string_index(features.shape[1]))
     adata = ad.AnnData(X=features.astype(np.float32), obs=obs, var=var)
     adata.obsm["X_projections"] = projections.astype(np.float32)
+    if provenance:
+        adata.uns["provenance"] = provenance
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = output_path.with_name(f".{output_path.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         with ad.settings.override(zarr_write_format=3):
             adata.write_zarr(tmp)
+        mark_output(tmp, EMBEDDINGS_KIND)
         if output_path.exists():
             old = output_path.with_name(f".{output_path.name}.old-{uuid.uuid4().hex[:8]}")
             output_path.rename(old)
@@ -144,6 +206,69 @@ def write_embeddings(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return output_path
+
+
+def upstream_columns(tracks: pl.DataFrame) -> pl.DataFrame:
+    """``tracks`` with the columns upstream's embedding writer uses, where they are missing.
+
+    ``id`` (a running observation number), ``parent_id`` (the ``id`` of the same track's
+    previous observation, or of the parent track's last one for a track's first observation
+    after a division, else -1) and ``z`` (-1: the index does not locate cells in Z). Columns
+    the tracks files already have are kept as they are.
+    """
+    added = []
+    if "id" not in tracks.columns:
+        added.append(pl.int_range(pl.len(), dtype=pl.Int64).alias("id"))
+    if "z" not in tracks.columns:
+        added.append(pl.lit(-1, dtype=pl.Int64).alias("z"))
+    tracks = tracks.with_columns(added) if added else tracks
+    if "parent_id" in tracks.columns or "global_track_id" not in tracks.columns:
+        return tracks
+    keyed = tracks.with_row_index("_row").sort("global_track_id", "t")
+    keyed = keyed.with_columns(_previous=pl.col("id").shift(1).over("global_track_id"))
+    if {"parent_track_id", "experiment", "fov_name", "track_id"} <= set(tracks.columns):
+        last = keyed.group_by("experiment", "fov_name", "track_id").agg(
+            _parent_last=pl.col("id").last()
+        )
+        keyed = keyed.join(
+            last.rename({"track_id": "parent_track_id"}),
+            on=["experiment", "fov_name", "parent_track_id"],
+            how="left",
+        ).with_columns(_previous=pl.coalesce("_previous", "_parent_last"))
+    parent = keyed.sort("_row").get_column("_previous").fill_null(-1).cast(pl.Int64)
+    return tracks.with_columns(parent.alias("parent_id"))
+
+
+def provenance(trainer: Any) -> dict[str, Any]:
+    """``uns["provenance"]`` of a predict store: checkpoint and its SHA-256, the experiments
+    YAML's path and content, package versions and the creation time (UTC)."""
+    import hashlib
+    from datetime import datetime
+    from importlib.metadata import PackageNotFoundError, version
+
+    checkpoint = trainer.ckpt_path
+    digest = ""
+    if checkpoint and Path(checkpoint).is_file():
+        sha = hashlib.sha256()
+        with open(checkpoint, "rb") as file:
+            for block in iter(lambda: file.read(1 << 22), b""):
+                sha.update(block)
+        digest = sha.hexdigest()
+    yaml_path = Path(str(trainer.datamodule.experiments_yaml))
+    versions = {}
+    for package in ("dynaclr", "viscy-data", "viscy-models", "torch", "lightning"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "not installed"
+    return {
+        "checkpoint": str(Path(checkpoint).resolve()) if checkpoint else "",
+        "checkpoint_sha256": digest,
+        "experiments_yaml": str(yaml_path.resolve()),
+        "experiments_yaml_content": yaml_path.read_text() if yaml_path.is_file() else "",
+        "versions": versions,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def _numpy(value: Any) -> np.ndarray:

@@ -1,8 +1,9 @@
 """How every ``dynaclr`` command reports a problem: one paragraph, status 2, no traceback.
 
-A configuration or data problem (a ``ValueError``, ``FileNotFoundError``, ``KeyError`` or
-``PermissionError`` raised before or during a command) is printed as one paragraph on stderr,
-naming the command and, where given, the config file; the command then exits with status 2.
+A configuration or data problem (a ``ValueError``, ``FileNotFoundError``, ``FileExistsError``,
+``KeyError`` or ``PermissionError`` raised before or during a command) is printed as one
+paragraph on stderr, naming the command and, where given, the config file; the command then
+exits with status 2.
 ``DYNACLR_DEBUG=1`` re-raises the exception instead, with its traceback.
 """
 
@@ -16,6 +17,7 @@ __all__ = ["USER_ERRORS", "report_error"]
 USER_ERRORS: tuple[type[Exception], ...] = (
     ValueError,
     FileNotFoundError,
+    FileExistsError,
     KeyError,
     PermissionError,
 )
@@ -41,7 +43,8 @@ def report_error(
     if os.environ.get("DYNACLR_DEBUG"):
         raise err from wrapper
     where = f" (config: {config})" if config else ""
-    message = err.args[0] if isinstance(err, KeyError) and err.args else err
+    message = str(err.args[0] if isinstance(err, KeyError) and err.args else err)
+    message = message.removeprefix(f"dynaclr {command}: ")  # said once, in front
     print(
         f"dynaclr {command}: error{where}: {message}\n(set DYNACLR_DEBUG=1 for the traceback)",
         file=sys.stderr,

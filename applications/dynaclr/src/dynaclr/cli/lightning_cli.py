@@ -13,9 +13,10 @@ from pathlib import Path
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from dynaclr.cli.embeddings_writer import EmbeddingWriter
+from dynaclr.cli.embeddings_writer import EmbeddingWriter, run_inputs
 from dynaclr.datamodule import MultiExperimentDataModule
 from dynaclr.experiment_config import ConfigError
+from viscy_data.outputs import refuse_overlaps
 from viscy_models.engine.contrastive import ContrastiveModule
 from viscy_models.losses.ntxent_hcl import NTXentHCL
 
@@ -110,11 +111,61 @@ class DynaCLRCLI(LightningCLI):
         parser.set_defaults({"model.loss_function": {"class_path": _NTXENT}})
         parser.link_arguments(HCL_BETA_LINK, _LOSS_BETA, compute_fn=resolve_hcl_beta)
 
+    overwrite: bool = False
+    """``dynaclr predict --overwrite``: replace an existing embeddings store we wrote."""
+    random_init: bool = False
+    """``dynaclr predict --random_init``: embed with random weights when no checkpoint is given."""
+
+    def _inputs(self) -> list[tuple[str, str]]:
+        return run_inputs(self.datamodule, self.config[self.subcommand].get("ckpt_path"))
+
+    def _check_run_folders(self, inputs: list[tuple[str, str]]) -> None:
+        """``default_root_dir`` and checkpoint folders may hold inputs, never lie inside one."""
+        folders = [self.trainer.default_root_dir]
+        folders += [cb.dirpath for cb in self.trainer.checkpoint_callbacks if cb.dirpath]
+        refuse_overlaps(
+            [str(f) for f in folders],
+            inputs,
+            command=f"dynaclr {self.subcommand}",
+            parent_folder=True,
+        )
+
+    def before_fit(self) -> None:
+        """Refuse a run folder inside an input before anything is written."""
+        self._check_run_folders(self._inputs())
+
+    def before_validate(self) -> None:
+        """As :meth:`before_fit`."""
+        self._check_run_folders(self._inputs())
+
     def before_predict(self) -> None:
-        """Write embeddings with :class:`EmbeddingWriter` unless the config already does."""
-        if not any(isinstance(cb, EmbeddingWriter) for cb in self.trainer.callbacks):
-            output = Path(self.trainer.default_root_dir) / "embeddings.zarr"
-            self.trainer.callbacks.append(EmbeddingWriter(output))
+        """Refuse a random encoder (unless asked) and outputs that touch an input, before any
+        batch; write embeddings with :class:`EmbeddingWriter` unless the config already does."""
+        writers = [cb for cb in self.trainer.callbacks if isinstance(cb, EmbeddingWriter)]
+        if not writers:
+            writers = [EmbeddingWriter(Path(self.trainer.default_root_dir) / "embeddings.zarr")]
+            self.trainer.callbacks.append(writers[0])
+        checkpoint = self.config[self.subcommand].get("ckpt_path")
+        if not checkpoint and not self.random_init:
+            raise ValueError(
+                "no --ckpt_path given, so the encoder would embed with random weights. Pass the "
+                "checkpoint of a fit (dynaclr fit prints it at the end, e.g. --ckpt_path "
+                "dynaclr_runs/demo/checkpoints/last.ckpt), or --random_init to embed with "
+                "random weights on purpose (a baseline for dynaclr evaluate)."
+            )
+        inputs = self._inputs()
+        self._check_run_folders(inputs)
+        for writer in writers:
+            writer.overwrite = writer.overwrite or self.overwrite
+            writer.provenance.update(random_init=not checkpoint, config=self._config_text())
+            writer.check_output(inputs)
+
+    def _config_text(self) -> str:
+        """The resolved config of this run, as YAML."""
+        try:
+            return self._parser(self.subcommand).dump(self.config[self.subcommand])
+        except Exception as err:  # provenance must never stop a prediction
+            return f"(config could not be dumped: {err})"
 
     def after_predict(self) -> None:
         for callback in self.trainer.callbacks:

@@ -79,6 +79,24 @@ def _configuration_error(err: BaseException) -> ConfigError | None:
     return None
 
 
+_PREDICT_FLAGS = {"overwrite": ("--overwrite",), "random_init": ("--random_init", "--random-init")}
+"""``dynaclr predict`` flags of our own, beside the LightningCLI's options."""
+
+
+def _predict_flags(argv: list[str]) -> tuple[list[str], dict[str, bool]]:
+    """``argv`` without :data:`_PREDICT_FLAGS`, and which of them were given."""
+    flags = {name: any(a in spellings for a in argv) for name, spellings in _PREDICT_FLAGS.items()}
+    spelled = {a for spellings in _PREDICT_FLAGS.values() for a in spellings}
+    return [a for a in argv if a not in spelled], flags
+
+
+def _cli_class(**flags: bool) -> type[DynaCLRCLI]:
+    """:class:`DynaCLRCLI`, with the predict flags set on a subclass when given."""
+    if not any(flags.values()):
+        return DynaCLRCLI
+    return type("DynaCLRPredictCLI", (DynaCLRCLI,), dict(flags))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dynaclr`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -88,12 +106,15 @@ def main(argv: list[str] | None = None) -> int:
         argv = [argv[0], *demo_args(), *argv[1:]]
     command = argv[0] if argv else ""
     files = ", ".join(config_files(argv))
+    flags = {}
+    if command == "predict":
+        argv, flags = _predict_flags(argv)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*args parameter is intended to run")
             # Our predict sampler is sequential and keeps every row; Lightning cannot tell.
             warnings.filterwarnings("ignore", message=".*custom batch sampler.*for prediction")
-            cli = DynaCLRCLI(args=argv, parser_kwargs=_PARSER_KWARGS)
+            cli = _cli_class(**flags)(args=argv, parser_kwargs=_PARSER_KWARGS)
     except ArgumentError as err:
         cause = _configuration_error(err)  # e.g. a value a link refused (hcl_beta)
         if cause is not None:

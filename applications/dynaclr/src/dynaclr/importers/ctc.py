@@ -30,11 +30,16 @@ from dynaclr.importers.ctc_sequence import (
     find_ctc_sequence,
 )
 from dynaclr.importers.ctc_summary import CTCCounts, CTCImportSummary
-from dynaclr.importers.outputs import StagedOutputs, check_outputs
 from dynaclr.registry import write_experiments
+from viscy_data.outputs import StagedOutputs, check_outputs, mark_output
 from viscy_data.testing import create_hcs_plate
 
 __all__ = ["import_ctc"]
+
+PLATE_KIND = "dynaclr import-ctc plate"
+TRACKS_KIND = "dynaclr import-ctc tracks"
+EXPERIMENTS_KIND = "dynaclr import-ctc experiments"
+"""Output kinds (:func:`viscy_data.outputs.mark_output`): ``--overwrite`` replaces only these."""
 
 
 def _wells(conditions: list[str]) -> list[str]:
@@ -151,8 +156,16 @@ def import_ctc(
     ]
     tracks_out = Path(tracks_out) if tracks_out else out.with_name(f"{out.stem}_tracks")
     yaml_out = Path(experiments_out) if experiments_out else out.with_name(f"{out.stem}.yml")
-    inputs = [folder for seq in found for folder in (seq.image_dir, seq.tracking_dir)]
-    check_outputs([out, tracks_out, yaml_out], inputs, overwrite=overwrite)
+    inputs = [
+        (what, folder)
+        for seq in found
+        for what, folder in (
+            ("sequence folder", seq.image_dir),
+            ("tracking folder", seq.tracking_dir),
+        )
+    ]
+    outputs = [(out, PLATE_KIND), (tracks_out, TRACKS_KIND), (yaml_out, EXPERIMENTS_KIND)]
+    check_outputs(outputs, inputs, overwrite=overwrite, command="dynaclr import-ctc")
     lineages = [read_lineage_file(seq.lineage_file) for seq in found]
     probes = [first_frame(seq) for seq in found]
     dtypes = {str(dtype) for _, dtype in probes}
@@ -206,7 +219,10 @@ def import_ctc(
             staged[yaml_out],
             [entry],
             ["Written by dynaclr import-ctc from Cell Tracking Challenge sequences:", *sources],
+            kind=EXPERIMENTS_KIND,
         )
+        mark_output(staged[out], PLATE_KIND)
+        mark_output(staged[tracks_out], TRACKS_KIND)
         staged.publish()
     total = sum(per_fov.values(), CTCCounts())
     return CTCImportSummary(

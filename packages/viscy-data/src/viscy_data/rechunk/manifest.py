@@ -4,9 +4,11 @@ While a copy is unfinished, ``DST/.viscy-rechunk.json`` records the source, the 
 (NGFF version, compression, each FOV's shape, dtype, chunks and shards), whether the groups
 and empty arrays are written, and the SHA-256 of every FOV already copied and verified. It is
 replaced atomically after each FOV (:func:`viscy_data.atomic_write.write_text_atomic`) and
-removed as the last step, so a finished copy holds no trace of it. Before anything is
-written, :func:`destination_state` decides: a new copy, the resumption of this very copy, or
-(with ``overwrite``) a replacement; anything else is refused and left as it is.
+removed as the last step, after the copy is marked as ours (root attribute ``viscy_output``,
+:data:`OUTPUT_KIND`). Before anything is written, :func:`destination_state` decides: a new
+copy, the resumption of this very copy, or (with ``overwrite``) a replacement of an unfinished
+or finished copy that rechunk wrote; anything else (a user's plate, other data) is refused and
+left as it is.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from viscy_data.atomic_write import write_text_atomic
-from viscy_data.readers.ome_zarr import is_url
+from viscy_data.outputs import refuse_foreign, refuse_overlaps
 
 __all__ = [
     "MANIFEST_NAME",
+    "OUTPUT_KIND",
     "Manifest",
     "check_paths",
     "destination_state",
@@ -31,7 +34,9 @@ __all__ = [
 
 MANIFEST_NAME = ".viscy-rechunk.json"
 _FORMAT = "viscy-rechunk/1"
-_ZARR_FILES = ("zarr.json", ".zgroup", ".zarray")
+COMMAND = "dynaclr rechunk"
+OUTPUT_KIND = "rechunked plate"
+"""Marker kind of a finished copy (:func:`viscy_data.outputs.mark_output`)."""
 
 
 @dataclass
@@ -108,6 +113,8 @@ def write_manifest(dst: str | os.PathLike, manifest: Manifest) -> Path:
 def check_paths(src: str, dst: str | os.PathLike) -> Path:
     """Refuse a destination that is the source, lies inside it or holds it; returns it resolved.
 
+    The shared rule of every writing command (:func:`viscy_data.outputs.refuse_overlaps`).
+
     Raises
     ------
     ValueError
@@ -118,28 +125,9 @@ def check_paths(src: str, dst: str | os.PathLike) -> Path:
     >>> check_paths("/data/plate.zarr", "/data/plate.zarr/copy.zarr")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: destination '/data/plate.zarr/copy.zarr' lies inside the source ...
+    ValueError: dynaclr rechunk: output '/data/plate.zarr/copy.zarr' lies inside the source ...
     """
-    if is_url(os.fspath(dst)):
-        raise ValueError(f"destination {os.fspath(dst)!r} is a URL; give a local folder")
-    target = Path(dst).resolve()
-    if is_url(src):
-        return target
-    source = Path(src).resolve()
-    names = f"destination {os.fspath(dst)!r}", f"the source {src!r}"
-    if target == source:
-        raise ValueError(f"{names[0]} is {names[1]}; the source is never written: choose another")
-    if target.is_relative_to(source):
-        raise ValueError(
-            f"{names[0]} lies inside {names[1]}; the source is never written: choose a "
-            "destination outside it, e.g. beside it"
-        )
-    if source.is_relative_to(target):
-        raise ValueError(
-            f"{names[0]} holds {names[1]}; writing it would replace the source: choose a "
-            "destination outside it"
-        )
-    return target
+    return refuse_overlaps([dst], [("source plate", src)], command=COMMAND)[0]
 
 
 def destination_state(
@@ -152,14 +140,14 @@ def destination_state(
     tuple
         ``("new", None)``: nothing there (or an empty folder); ``("resume", found)``: an
         unfinished copy with the same source and settings; ``("replace", None)``: with
-        ``overwrite``, a zarr store or an unfinished copy to remove first.
+        ``overwrite``, a finished or unfinished copy that rechunk wrote, to be replaced.
 
     Raises
     ------
     FileExistsError
         Without ``overwrite``: ``dst`` exists and is not this unfinished copy (a finished
         copy, another copy, other data), naming it and what differs; with ``overwrite``:
-        ``dst`` is not a zarr store (it is never removed then).
+        ``dst`` is not a copy rechunk wrote (it is never removed then).
     ValueError
         A damaged manifest, without ``overwrite``.
     """
@@ -167,14 +155,10 @@ def destination_state(
         return "new", None
     if dst.is_dir() and not dst.is_symlink() and not any(dst.iterdir()):
         return "new", None
-    ours = dst.is_dir() and (dst / MANIFEST_NAME).is_file()
+    ours = dst.is_dir() and not dst.is_symlink() and (dst / MANIFEST_NAME).is_file()
     if overwrite:
-        if not dst.is_dir() or dst.is_symlink() or not (ours or _is_zarr(dst)):
-            raise FileExistsError(
-                f"destination {str(dst)!r} exists and is not a zarr store; overwrite only "
-                "replaces a zarr store or an unfinished copy: remove it yourself or choose "
-                "another destination"
-            )
+        if not ours:
+            refuse_foreign(dst, OUTPUT_KIND, command=COMMAND)
         return "replace", None
     found = read_manifest(dst) if ours else None
     if found is None:
@@ -190,7 +174,3 @@ def destination_state(
             "--overwrite (overwrite=True) to replace it"
         )
     return "resume", found
-
-
-def _is_zarr(path: Path) -> bool:
-    return any((path / name).is_file() for name in _ZARR_FILES)

@@ -14,18 +14,21 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from viscy_data.normalization.plate_check import default_num_workers
+from viscy_data.outputs import mark_output
 from viscy_data.readers.ome_zarr import PlateInfo, is_url, read_plate
 from viscy_data.rechunk.chunking import check_shape_option, fov_chunks
 from viscy_data.rechunk.codecs import COMPRESSIONS, Compression
 from viscy_data.rechunk.layout import plan_layout, write_layout
 from viscy_data.rechunk.manifest import (
     MANIFEST_NAME,
+    OUTPUT_KIND,
     Manifest,
     check_paths,
     destination_state,
@@ -205,10 +208,19 @@ def rechunk_plate(
         "compression": compression,
         "fovs": {layout.fov.fov_name: layout.settings() for layout in layouts},
     }
-    state, found = destination_state(target, Manifest(plate.store_path, settings), overwrite)
-    if state == "replace":
-        shutil.rmtree(target)
-    manifest = found or Manifest(plate.store_path, settings)
+    final = target
+    wanted = Manifest(plate.store_path, settings)
+    state, found = destination_state(target, wanted, overwrite)
+    if state == "replace" and (target / MANIFEST_NAME).is_file():
+        shutil.rmtree(target)  # an unfinished copy: nothing complete to keep
+    elif state == "replace":  # a finished copy stays whole until its replacement is
+        target = target.with_name(f".{target.name}.replacement")
+        try:
+            state, found = destination_state(target, wanted, overwrite=False)
+        except (FileExistsError, ValueError):  # our own staging folder, from other options
+            shutil.rmtree(target)
+            found = None
+    manifest = found or wanted
     if found is None:
         target.mkdir(parents=True, exist_ok=True)
         write_manifest(target, manifest)
@@ -219,10 +231,16 @@ def rechunk_plate(
         write_manifest(target, manifest)
     resumed = tuple(manifest.checksums)
     copied = copy_fovs(target, layouts, version, manifest, workers, progress)
+    mark_output(target, OUTPUT_KIND, source=plate.store_path)
     (target / MANIFEST_NAME).unlink()
+    if target != final:
+        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+        final.rename(old)
+        target.rename(final)
+        shutil.rmtree(old)
     return RechunkSummary(
         source=plate.store_path,
-        destination=target,
+        destination=final,
         ngff_version=version,
         compression=compression,
         chunks={layout.fov.fov_name: layout.chunks for layout in layouts},
