@@ -17,6 +17,10 @@ A repeat times ``--steps`` consecutive steps (after ``--warmup`` untimed ones; e
 over as in training). ``wait`` is the fraction of the repeat spent blocked on the loader.
 Baseline in the same run: the same steps on one batch held in memory (no loader);
 ``ratio`` = fed steps/s / baseline steps/s (1.0: the loader is fully hidden).
+
+The second table prices the finite-loss check every training step runs
+(:func:`viscy_models.engine.finite.check_finite_loss`, one device sync): held-batch steps
+with and without it, alternating repeat by repeat; ``cost`` = 1 - with / without.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import torch
 
 from dynaclr.cli import DynaCLRCLI, packaged_config
 from dynaclr.demo import write_demo_dataset
+from viscy_models.engine.finite import check_finite_loss
 
 
 def demo_cli(experiments_yaml: Path, workers: int, *overrides: str) -> DynaCLRCLI:
@@ -75,6 +80,7 @@ class DemoTraining:
         self.datamodule.setup("fit")
         self.encoder = cli.model.encoder
         self.loss = cli.model.loss_function
+        self.model = cli.model
         self.optimizer = torch.optim.AdamW(self.encoder.parameters(), lr=cli.model.lr)
         final = "x".join(str(v) for v in self.datamodule.final_yx_patch_size)
         self.description = (
@@ -87,17 +93,19 @@ class DemoTraining:
         while True:
             yield from self.datamodule.train_dataloader()
 
-    def step(self, batch: dict) -> float:
-        """One optimisation step on ``batch``; returns the loss."""
+    def step(self, batch: dict, check_finite: bool = False) -> torch.Tensor:
+        """One optimisation step on ``batch`` (with the finite-loss check if asked); the loss."""
         batch = self.datamodule.on_after_batch_transfer(dict(batch), 0)
         anchor, positive = batch["anchor"], batch["positive"]
         _, projections = self.encoder(torch.cat([anchor, positive]))
         labels = torch.arange(anchor.shape[0]).repeat(2)
         loss = self.loss(projections, labels)
+        if check_finite:
+            check_finite_loss(self.model, loss, batch, 0, "train")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return float(loss.detach())
+        return loss.detach()
 
 
 def measure(
@@ -128,9 +136,16 @@ def measure(
         for _ in range(steps):
             training.step(held)
         alone.append(steps / (time.perf_counter() - start))
+    checked, unchecked = [], []
+    for _ in range(repeats):  # alternating, so drift hits both alike
+        for check, out in ((False, unchecked), (True, checked)):
+            start = time.perf_counter()
+            for _ in range(steps):
+                training.step(held, check_finite=check)
+            out.append(steps / (time.perf_counter() - start))
     return {
         "fed": fed, "wait": wait, "alone": alone, "threads": torch.get_num_threads(),
-        "description": training.description,
+        "description": training.description, "checked": checked, "unchecked": unchecked,
     }  # fmt: skip
 
 
@@ -154,14 +169,26 @@ def main(argv: list[str] | None = None) -> None:
         demo = write_demo_dataset(Path(tmp), n_frames=6 if args.smoke else 20)
         print(f"demo training step on CPU, {args.steps} steps x {args.repeats} repeats")
         print(f"{'workers':>8}{'steps/s fed':>24}{'wait':>8}{'steps/s held batch':>24}{'ratio':>7}")
+        results = []
         for workers in args.train_workers:
             r = measure(demo, workers, args.steps, args.warmup, args.repeats, args.smoke)
+            results.append(r)
             fed, alone = statistics.median(r["fed"]), statistics.median(r["alone"])
             print(
                 f"{workers:>8}{fed:>13.2f} ({min(r['fed']):.2f}/{max(r['fed']):.2f})"
                 f"{statistics.median(r['wait']):>8.1%}"
                 f"{alone:>13.2f} ({min(r['alone']):.2f}/{max(r['alone']):.2f}){fed / alone:>7.2f}"
             )
+        checked = [v for r in results for v in r["checked"]]
+        unchecked = [v for r in results for v in r["unchecked"]]
+        with_check, without = statistics.median(checked), statistics.median(unchecked)
+        print("\nfinite-loss check, held batch (steps/s, median (min/max))")
+        print(f"{'without':>24}{'with':>24}{'cost':>8}")
+        print(
+            f"{without:>13.2f} ({min(unchecked):.2f}/{max(unchecked):.2f})"
+            f"{with_check:>13.2f} ({min(checked):.2f}/{max(checked):.2f})"
+            f"{1 - with_check / without:>8.1%}"
+        )
 
 
 if __name__ == "__main__":

@@ -213,6 +213,11 @@ def train_rows(demo: Path, args: argparse.Namespace) -> list[Row]:
             r["alone"], fed / alone,
         ))  # fmt: skip
         rows.append(Row("train", case, "fraction of step time waiting for data", r["wait"]))
+        rows.append(Row(
+            "train", f"{r['description']}, finite-loss check on", "steps/s (held batch)",
+            r["checked"], "check off", r["unchecked"],
+            statistics.median(r["checked"]) / statistics.median(r["unchecked"]),
+        ))  # fmt: skip
     return rows
 
 

@@ -49,7 +49,9 @@ def test_batch_shapes_and_keys(index):
     ds = MultiExperimentTripletDataset(index)
     assert ds.index is index and len(ds) == index.valid_anchors.height
     batch = ds.__getitems__([0, 1, 2])
-    assert set(batch) == {"anchor", "positive", "anchor_norm_meta", "positive_norm_meta"}
+    assert set(batch) == {"anchor", "positive", "anchor_norm_meta", "positive_norm_meta", "rows"}
+    assert batch["rows"]["anchor"].tolist() == ds.rows[[0, 1, 2]].tolist()  # names the cells
+    assert batch["rows"]["positive"].shape == (3,)
     for key in ("anchor", "positive"):
         assert batch[key].shape == (3, index.registry.num_source_channels, 2, *PATCH)
         assert batch[key].dtype == torch.float32

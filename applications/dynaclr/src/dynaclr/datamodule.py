@@ -22,6 +22,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from dynaclr.cell_index.fovs import filter_fovs
 from dynaclr.cell_index.index import MultiExperimentIndex
 from dynaclr.chunk_aware import GROUP_COLUMNS, chunk_cache_bytes
+from dynaclr.nonfinite import describe_nonfinite
 from dynaclr.registry import ExperimentRegistry
 from dynaclr.splits import FOVSplit, split_experiments, split_fovs, validation_sampling
 from dynaclr.trainer_batches import (
@@ -423,6 +424,15 @@ class MultiExperimentDataModule(pl.LightningDataModule):
             self._pending_state = dict(state_dict)
         else:
             self._train_loader.batch_sampler.load_state_dict(state_dict)
+
+    def describe_nonfinite(self, batch: dict, stage: str) -> str | None:
+        """Experiments, FOVs, frames and channels of ``batch``'s non-finite pixels, or None.
+
+        Called by the model when a ``stage`` (``"train"`` or ``"val"``) loss is not finite
+        (:func:`dynaclr.nonfinite.describe_nonfinite`).
+        """
+        dataset = self.train_dataset if stage == "train" else self.val_dataset
+        return describe_nonfinite(dataset, batch)
 
     # --------------------------------------------------------- transforms
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:

@@ -211,6 +211,11 @@ class MultiExperimentTripletDataset(Dataset):
         fields: dict[str, Any] = {"anchor_norm_meta": self._norm_meta(anchors)}
         if self.fit:
             fields["positive_norm_meta"] = self._norm_meta(positives)
+            # index rows, so a non-finite loss can name its cells (dynaclr.nonfinite)
+            fields["rows"] = {
+                "anchor": torch.from_numpy(anchors),
+                "positive": torch.from_numpy(positives),
+            }
         else:
             fields["index"] = self._identifiers[anchors].to_dict(as_series=False)
             fields["index"]["row"] = anchors.tolist()

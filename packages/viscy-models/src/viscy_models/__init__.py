@@ -15,6 +15,7 @@ _getattr, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "encoders.contrastive": ["ContrastiveEncoder"],
         "engine.contrastive": ["ContrastiveModule"],
+        "engine.finite": ["NonFiniteInputError", "NonFiniteLossError"],
         "losses.ntxent_hcl": ["NTXentHCL"],
     },
 )

@@ -127,7 +127,7 @@ def test_hyperparameters_exclude_modules_and_default_loss_is_fresh():
     first, second = helpers.make_module(loss_function=None), helpers.make_module(loss_function=None)
     assert set(first.hparams) == {
         "lr", "log_batches_per_epoch", "log_samples_per_batch", "example_input_array_shape",
-        "ckpt_path",
+        "ckpt_path", "check_finite",
     }  # fmt: skip
     assert isinstance(first.loss_function, NTXentHCL)
     assert first.loss_function is not second.loss_function

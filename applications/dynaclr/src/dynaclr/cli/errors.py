@@ -25,9 +25,15 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 
 
 def report_error(
-    command: str, err: Exception, *, config: str = "", wrapper: Exception | None = None
+    command: str,
+    err: Exception,
+    *,
+    config: str = "",
+    wrapper: Exception | None = None,
+    status: int = 2,
 ) -> int:
-    """Print ``err`` as one paragraph on stderr and return 2 (re-raise with ``DYNACLR_DEBUG``).
+    """Print ``err`` as one paragraph on stderr and return ``status`` (2: usage, config or
+    data; 1: a failure while running); re-raise instead with ``DYNACLR_DEBUG``.
 
     Parameters
     ----------
@@ -49,4 +55,4 @@ def report_error(
         f"dynaclr {command}: error{where}: {message}\n(set DYNACLR_DEBUG=1 for the traceback)",
         file=sys.stderr,
     )
-    return 2
+    return status

@@ -27,6 +27,7 @@ from dynaclr.cli.lightning_cli import DynaCLRCLI
 from dynaclr.cli.preprocess import preprocess_main
 from dynaclr.cli.rechunk import rechunk_main
 from dynaclr.experiment_config import ConfigError
+from viscy_models.engine.finite import NonFiniteLossError
 
 __all__ = ["main"]
 
@@ -135,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         return 143
     except USER_ERRORS as err:
         return report_error(command, err, config=files)
+    except NonFiniteLossError as err:  # training diverged: a failure while running
+        return report_error(command, err, config=files, status=1)
     if cli.subcommand == "fit":
         _report_outputs(cli)
     return 0

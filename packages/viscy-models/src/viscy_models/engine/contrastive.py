@@ -10,6 +10,7 @@ from lightning.pytorch import LightningModule
 from torch import Tensor, nn
 
 from viscy_models.engine._images import image_grid, log_image_grid, middle_z_slices
+from viscy_models.engine.finite import check_finite_loss, check_finite_state
 from viscy_models.losses.ntxent_hcl import NTXentHCL
 
 _TRIPLET_LOSSES = (nn.TripletMarginLoss, nn.TripletMarginWithDistanceLoss)
@@ -60,6 +61,10 @@ class ContrastiveModule(LightningModule):
     ckpt_path : str, os.PathLike or None
         Lightning checkpoint to load encoder weights from (keys ``encoder.*`` of its
         ``state_dict``, or a plain encoder state dict), default None.
+    check_finite : bool, default True
+        Stop at the first non-finite training or validation loss, before it changes the
+        weights (:mod:`viscy_models.engine.finite`; one device sync per step). False only to
+        measure what the check costs. Checkpoints with non-finite weights are refused either way.
 
     Raises
     ------
@@ -80,6 +85,7 @@ class ContrastiveModule(LightningModule):
         log_samples_per_batch: int = 1,
         example_input_array_shape: Sequence[int] | None = (1, 2, 15, 256, 256),
         ckpt_path: str | os.PathLike | None = None,
+        check_finite: bool = True,
     ) -> None:
         super().__init__()
         if not lr > 0:
@@ -101,6 +107,7 @@ class ContrastiveModule(LightningModule):
         self.lr = lr
         self.log_batches_per_epoch = log_batches_per_epoch
         self.log_samples_per_batch = log_samples_per_batch
+        self.check_finite = bool(check_finite)
         if example_input_array_shape is not None:
             self.example_input_array = torch.zeros(example_input_array_shape)
         self._image_samples: dict[str, list[tuple[Tensor, Tensor]]] = {"train": [], "val": []}
@@ -176,6 +183,8 @@ class ContrastiveModule(LightningModule):
             with torch.no_grad():
                 pos, neg = _pair_similarities(projections.float(), batch_size)
 
+        if self.check_finite:
+            check_finite_loss(self, loss, batch, batch_idx, stage)
         self.log(
             f"loss/{stage}", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
             sync_dist=True, batch_size=batch_size,
@@ -225,6 +234,12 @@ class ContrastiveModule(LightningModule):
             anchors, positives = (torch.cat(parts) for parts in zip(*samples))
             grid = image_grid(anchors, positives)
             log_image_grid(self.loggers, f"images/{stage}", grid, self.global_step)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Refuse to write a checkpoint whose weights hold NaN or infinite values."""
+        check_finite_state(
+            checkpoint.get("state_dict", {}), f"checkpoint at global step {self.global_step}"
+        )
 
     def on_train_epoch_end(self) -> None:
         self._log_samples("train")
