@@ -7,6 +7,8 @@ Two figures, both computed on embeddings of cells the encoder never trained on:
   1 / number of classes.
 - **temporal smoothness**: mean distance between consecutive frames of a track divided by the
   mean distance between random pairs of observations (lower is smoother; 1 is no structure).
+
+Both are defined once, in :mod:`dynaclr.evaluate.metrics` (``dynaclr evaluate`` uses them too).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import numpy as np
 import polars as pl
 import torch
 from torch import nn
+
+from dynaclr.evaluate.metrics import linear_probe_accuracy, temporal_smoothness
 
 __all__ = [
     "HELD_OUT_FOVS",
@@ -57,84 +61,6 @@ def embed_observations(encoder: nn.Module, datamodule) -> tuple[np.ndarray, pl.D
         order = np.argsort(np.concatenate(rows))
         features = np.concatenate(parts)[order]
     return features, dataset.index.tracks
-
-
-def _standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean, std = train.mean(0), train.std(0) + 1e-6
-    return (train - mean) / std, (test - mean) / std
-
-
-def linear_probe_accuracy(
-    features: np.ndarray,
-    labels: np.ndarray,
-    groups: np.ndarray,
-    seed: int = 0,
-    weight_decay: float = 1e-2,
-) -> float:
-    """Balanced test accuracy of a logistic regression trained on half of the groups.
-
-    Balanced accuracy (mean recall over classes) is 0.5 by chance for two classes, whatever
-    their proportions.
-
-    Parameters
-    ----------
-    features : np.ndarray
-        ``(N, D)`` embeddings.
-    labels : np.ndarray
-        ``(N,)`` integer class per observation.
-    groups : np.ndarray
-        ``(N,)`` group per observation (e.g. lineage): a group is wholly in train or test, so
-        the probe cannot memorise a cell.
-    seed : int, default 0
-        Seed of the group split.
-    weight_decay : float, default 1e-2
-        L2 penalty of the regression.
-    """
-    rng = np.random.default_rng(seed)
-    unique = np.unique(groups)
-    train_groups = rng.permutation(unique)[: len(unique) // 2]
-    in_train = np.isin(groups, train_groups)
-    x_train, x_test = _standardize(features[in_train], features[~in_train])
-    classes, y = np.unique(labels, return_inverse=True)
-    x = torch.from_numpy(x_train.astype(np.float32))
-    target = torch.from_numpy(y[in_train])
-    linear = nn.Linear(x.shape[1], len(classes))
-    optimizer = torch.optim.LBFGS(linear.parameters(), max_iter=200)
-
-    def closure():
-        optimizer.zero_grad()
-        loss = nn.functional.cross_entropy(linear(x), target)
-        loss = loss + weight_decay * linear.weight.pow(2).sum()
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    with torch.no_grad():
-        predicted = linear(torch.from_numpy(x_test.astype(np.float32))).argmax(1).numpy()
-    truth = y[~in_train]
-    recalls = [np.mean(predicted[truth == c] == c) for c in np.unique(truth)]
-    return float(np.mean(recalls))
-
-
-def temporal_smoothness(
-    features: np.ndarray, tracks: pl.DataFrame, seed: int = 0, n_random: int = 20000
-) -> float:
-    """Mean distance of consecutive frames of a track over that of random pairs.
-
-    Features are L2-normalised first (cosine geometry, as the contrastive loss sees them).
-    """
-    z = features / (np.linalg.norm(features, axis=1, keepdims=True) + 1e-12)
-    order = tracks.with_row_index("i").sort("global_track_id", "t")
-    i = order["i"].to_numpy()
-    same = order["global_track_id"].to_numpy()
-    t = order["t"].to_numpy()
-    consecutive = (same[1:] == same[:-1]) & (t[1:] - t[:-1] == 1)
-    a, b = i[:-1][consecutive], i[1:][consecutive]
-    near = np.linalg.norm(z[a] - z[b], axis=1).mean()
-    rng = np.random.default_rng(seed)
-    p, q = rng.integers(0, len(z), n_random), rng.integers(0, len(z), n_random)
-    far = np.linalg.norm(z[p] - z[q], axis=1).mean()
-    return float(near / far)
 
 
 def evaluate_encoder(

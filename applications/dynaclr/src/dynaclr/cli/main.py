@@ -21,6 +21,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from dynaclr.cli.argv import config_arguments, config_files, demo_args
 from dynaclr.cli.errors import USER_ERRORS, report_error
+from dynaclr.cli.evaluate import evaluate_main
 from dynaclr.cli.import_ctc import import_ctc_main
 from dynaclr.cli.inspect import inspect_main
 from dynaclr.cli.lightning_cli import DynaCLRCLI
@@ -34,6 +35,7 @@ __all__ = ["main"]
 _SUBCOMMANDS = ("fit", "validate", "predict")
 _COMMANDS = {
     "inspect": inspect_main,
+    "evaluate": evaluate_main,
     "import-ctc": import_ctc_main,
     "preprocess": preprocess_main,
     "rechunk": rechunk_main,

@@ -66,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--overwrite", action="store_true",
-        help="replace DST when it is a zarr store (a finished copy, another copy or plate) or "
-        "an unfinished copy; it is removed only after every check passed (default: refuse)",
+        help="replace DST when rechunk wrote it (a finished copy, kept whole until the new one "
+        "is complete, or an unfinished copy); any other folder or plate is refused (default: "
+        "refuse)",
     )  # fmt: skip
     parser.add_argument(
         "--num_workers", type=int, default=None, metavar="N",
