@@ -10,9 +10,15 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from dynaclr.demo.cache import ensure_demo_dataset
+from dynaclr.demo.cache import DEMO_VERSION, cache_dir, ensure_demo_dataset
 
-__all__ = ["config_arguments", "config_files", "demo_args", "packaged_config"]
+__all__ = [
+    "config_arguments",
+    "config_files",
+    "demo_args",
+    "demo_print_args",
+    "packaged_config",
+]
 
 _FLAGS = ("-c", "--config")
 _INLINE = "--config="
@@ -55,6 +61,16 @@ def demo_args() -> list[str]:
     """Arguments that train on the built-in demo, written into the cache folder if absent."""
     experiments = ensure_demo_dataset()
     print(f"dynaclr: no --config given; training on the demo dataset at {experiments.parent}")
+    return [
+        "--config",
+        str(packaged_config("demo_fit.yml")),
+        f"--data.experiments_yaml={experiments}",
+    ]
+
+
+def demo_print_args() -> list[str]:
+    """The arguments of :func:`demo_args` without writing the demo (for ``--print_config``)."""
+    experiments = cache_dir() / DEMO_VERSION / "experiments.yml"
     return [
         "--config",
         str(packaged_config("demo_fit.yml")),

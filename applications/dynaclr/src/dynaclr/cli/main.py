@@ -19,7 +19,7 @@ from pathlib import Path
 from jsonargparse import ArgumentError
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from dynaclr.cli.argv import config_arguments, config_files, demo_args
+from dynaclr.cli.argv import config_arguments, config_files, demo_args, demo_print_args
 from dynaclr.cli.errors import USER_ERRORS, report_error
 from dynaclr.cli.evaluate import evaluate_main
 from dynaclr.cli.import_ctc import import_ctc_main
@@ -47,11 +47,38 @@ _PARSER_KWARGS = {
 }
 
 
+_USAGE = """usage: dynaclr COMMAND [options]     ('dynaclr COMMAND --help' lists every option)
+
+commands:
+  fit         train an encoder (with no --config: on the built-in demo)
+  validate    the validation loss of a checkpoint
+  predict     embed every cell with a checkpoint into an AnnData store
+  evaluate    metrics, a report and pictures of a predict store
+  inspect     the batches a config would train on, as a PNG, without training
+  import-ctc  Cell Tracking Challenge sequences -> a plate, tracks and an experiments YAML
+  preprocess  write normalization statistics into plates
+  rechunk     a training copy of a plate with small chunks
+
+Docs: README.md and docs/tutorial.md. Set DYNACLR_DEBUG=1 to see tracebacks.
+"""
+"""What ``dynaclr``, ``dynaclr --help`` and an unknown command print: every command that works."""
+
+
 def _wants_demo(argv: list[str]) -> bool:
     """``dynaclr fit`` with no config and no help or print request: train on the demo."""
     if not argv or argv[0] != "fit" or config_arguments(argv[1:]):
         return False
     return not any(a in ("-h", "--help") or a.startswith("--print_config") for a in argv)
+
+
+def _prints_demo_config(argv: list[str]) -> bool:
+    """``dynaclr fit --print_config`` with no config: print what a bare ``dynaclr fit`` runs."""
+    return (
+        bool(argv)
+        and argv[0] == "fit"
+        and not config_arguments(argv[1:])
+        and any(a.startswith("--print_config") for a in argv)
+    )
 
 
 def _report_outputs(cli: DynaCLRCLI) -> None:
@@ -103,10 +130,21 @@ def _cli_class(**flags: bool) -> type[DynaCLRCLI]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dynaclr`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in _COMMANDS:
+    if not argv:
+        print(_USAGE, file=sys.stderr, end="")
+        return 2
+    if argv[0] in ("-h", "--help"):
+        print(_USAGE, end="")
+        return 0
+    if argv[0] in _COMMANDS:
         return _COMMANDS[argv[0]](argv[1:])
+    if argv[0] not in _SUBCOMMANDS:
+        print(f"dynaclr: unknown command {argv[0]!r}\n\n{_USAGE}", file=sys.stderr, end="")
+        return 2
     if _wants_demo(argv):
         argv = [argv[0], *demo_args(), *argv[1:]]
+    elif _prints_demo_config(argv):
+        argv = [argv[0], *demo_print_args(), *argv[1:]]
     command = argv[0] if argv else ""
     files = ", ".join(config_files(argv))
     flags = {}
