@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
@@ -105,6 +106,26 @@ def test_images_go_to_image_loggers_and_csv_is_skipped(tmp_path):
     assert torch.corrcoef(torch.stack([tile, top]))[0, 1].abs() < 0.3
     csv_rows = (Path(csv.log_dir) / "metrics.csv").read_text()
     assert "loss/train_epoch" in csv_rows and "similarity/margin/val" in csv_rows
+
+
+def test_with_only_the_csv_logger_images_become_png_files_in_the_run_folder(tmp_path):
+    from PIL import Image
+
+    csv = CSVLogger(tmp_path, name="csv")
+    module = helpers.make_module(log_batches_per_epoch=2, log_samples_per_batch=2)
+    trainer = _trainer(tmp_path, max_epochs=2, logger=[csv])
+    train, val = helpers.PairDataset(24), helpers.PairDataset(12, seed=1)
+    trainer.fit(module, DataLoader(train, batch_size=4), DataLoader(val, batch_size=4))
+    folder = Path(csv.log_dir) / "images"
+    names = sorted(p.name for p in folder.glob("*.png"))
+    assert names == ["train_epoch000.png", "train_epoch001.png", "val_epoch000.png",
+                     "val_epoch001.png"]  # fmt: skip
+    # 32 px tiles enlarged 3x to reach 96 px: 4 rows and 4 tiles of (32 + 2) px, less a gap
+    pixels = np.asarray(Image.open(folder / "train_epoch000.png"))
+    assert pixels.shape == (3 * (4 * 34 - 2), 3 * (4 * 34 - 2)) and pixels.std() > 10
+    tile = torch.from_numpy(pixels[:96:3, :96:3].astype(np.float32)).flatten()
+    middle = train[0]["anchor"][0, 1].flatten()  # anchor 0, channel 0, middle Z slice
+    assert torch.corrcoef(torch.stack([tile, middle]))[0, 1] > 0.98
 
 
 def test_example_input_array_feeds_the_model_summary():

@@ -1,6 +1,7 @@
 """Sample-image grids for Lightning loggers that can take images."""
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -82,3 +83,21 @@ def log_image_grid(loggers: Iterable[object], key: str, grid: Tensor, step: int)
             add_image(key, grid, global_step=step, dataformats="CHW")
             taken += 1
     return taken
+
+
+def save_image_grid(grid: Tensor, path: Path, min_tile: int = 96, tile: int = 0) -> Path:
+    """Write ``grid`` (``(1, H, W)`` uint8, from :func:`image_grid`) as a PNG file.
+
+    When its tiles (``tile`` pixels, 0: unknown) are smaller than ``min_tile``, the picture is
+    enlarged by the smallest whole factor that reaches it (nearest neighbour, so pixels stay
+    sharp). The folder is created.
+    """
+    from PIL import Image
+
+    pixels = grid[0].cpu().numpy()
+    factor = max(1, -(-min_tile // tile)) if tile else 1
+    if factor > 1:
+        pixels = pixels.repeat(factor, axis=0).repeat(factor, axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+    return path

@@ -9,7 +9,12 @@ import torch
 from lightning.pytorch import LightningModule
 from torch import Tensor, nn
 
-from viscy_models.engine._images import image_grid, log_image_grid, middle_z_slices
+from viscy_models.engine._images import (
+    image_grid,
+    log_image_grid,
+    middle_z_slices,
+    save_image_grid,
+)
 from viscy_models.engine.finite import check_finite_loss, check_finite_state
 from viscy_models.losses.ntxent_hcl import NTXentHCL
 
@@ -38,7 +43,9 @@ class ContrastiveModule(LightningModule):
     ``similarity/margin/{stage}`` (computed on the projections); and, for losses that
     report it (`NTXentHCL`), ``negatives_per_anchor/{stage}``. Grids of middle-Z slices
     (a row per sample: anchor channels, then positive channels) go to ``images/{stage}``
-    every epoch through loggers with an image API (TensorBoard, W&B); others are skipped.
+    every epoch through loggers with an image API (TensorBoard, W&B); when no logger takes
+    images (only the CSV logger), they are written as ``<log_dir>/images/{stage}_epochNNN.png``
+    (tiles enlarged to at least 96 pixels).
 
     Parameters
     ----------
@@ -233,7 +240,16 @@ class ContrastiveModule(LightningModule):
         if samples:
             anchors, positives = (torch.cat(parts) for parts in zip(*samples))
             grid = image_grid(anchors, positives)
-            log_image_grid(self.loggers, f"images/{stage}", grid, self.global_step)
+            taken = log_image_grid(self.loggers, f"images/{stage}", grid, self.global_step)
+            if not taken:  # e.g. only the CSV logger: PNG files in the run folder instead
+                self._save_grid(grid, stage, tile=anchors.shape[-1])
+
+    def _save_grid(self, grid: Tensor, stage: str, tile: int) -> None:
+        trainer = self._trainer
+        if trainer is None or not trainer.is_global_zero or not trainer.log_dir:
+            return
+        name = f"{stage}_epoch{self.current_epoch:03d}.png"
+        save_image_grid(grid, Path(trainer.log_dir) / "images" / name, tile=tile)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Refuse to write a checkpoint whose weights hold NaN or infinite values."""
