@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
@@ -280,6 +281,7 @@ class MultiExperimentDataModule(pl.LightningDataModule):
             self._check_batch_fits(train)
         if stage in (None, "fit", "validate"):
             self.val_dataset = self._dataset(val, fit=True, exclude=extra["val"]) if val else None
+            self._val_split = (list(val or []), list(extra["val"]))
         if splits.predict is not None:
             self.predict_dataset = self._dataset(splits.predict, fit=False)
 
@@ -424,6 +426,32 @@ class MultiExperimentDataModule(pl.LightningDataModule):
             self._pending_state = dict(state_dict)
         else:
             self._train_loader.batch_sampler.load_state_dict(state_dict)
+
+    def validation_cells(
+        self, max_cells: int = 20000, seed: int = 0
+    ) -> MultiExperimentTripletDataset | None:
+        """Every observation of the validation split, as a predict-mode dataset (or None).
+
+        Used by :class:`dynaclr.evaluate.OnlineEvaluation`. With more than ``max_cells``
+        observations, whole tracks are drawn (seeded) until ``max_cells`` is reached: the
+        dataset's ``rows`` are then the chosen rows of ``index.tracks``.
+        """
+        names, excluded = getattr(self, "_val_split", ([], []))
+        if not names:
+            return None
+        dataset = self._dataset(names, fit=False, exclude=excluded)
+        track = dataset.index.tracks.get_column("global_track_id").to_numpy()
+        if track.size > max_cells:
+            ids, sizes = np.unique(track, return_counts=True)
+            order = np.random.default_rng(seed).permutation(ids.size)
+            chosen = ids[order[np.cumsum(sizes[order]) <= max_cells]]
+            dataset.rows = np.flatnonzero(np.isin(track, chosen if chosen.size else ids[order[:1]]))
+        return dataset
+
+    def cells_dataloader(self, dataset: MultiExperimentTripletDataset) -> ThreadDataLoader:
+        """Batches of ``dataset`` (a :meth:`validation_cells` dataset) in order, on this rank."""
+        sampler = ShardedSequentialBatchSampler(len(dataset), self.batch_size)
+        return self._loader(dataset, sampler)
 
     def describe_nonfinite(self, batch: dict, stage: str) -> str | None:
         """Experiments, FOVs, frames and channels of ``batch``'s non-finite pixels, or None.

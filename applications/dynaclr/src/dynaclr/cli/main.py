@@ -12,6 +12,7 @@ the traceback instead.
 
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
 from pathlib import Path
@@ -27,6 +28,7 @@ from dynaclr.cli.inspect import inspect_main
 from dynaclr.cli.lightning_cli import DynaCLRCLI
 from dynaclr.cli.preprocess import preprocess_main
 from dynaclr.cli.rechunk import rechunk_main
+from dynaclr.evaluate.online import OnlineEvaluation
 from dynaclr.experiment_config import ConfigError
 from viscy_models.engine.finite import NonFiniteLossError
 
@@ -81,21 +83,68 @@ def _prints_demo_config(argv: list[str]) -> bool:
     )
 
 
-def _report_outputs(cli: DynaCLRCLI) -> None:
+_DEMO_NEXT = {
+    "predict": "--data.predict_experiments [demo1_TOMM20]",
+    "evaluate": "--label infected",
+}
+"""What the demo's closing advice adds: embed the held-out experiment, probe its infection."""
+
+
+def _report_outputs(cli: DynaCLRCLI, demo: bool = False) -> None:
+    """The end of ``dynaclr fit``: where everything is, what the validation cells show, and
+    the commands that embed and evaluate."""
     trainer = cli.trainer
     checkpoint = getattr(trainer, "checkpoint_callback", None)
     lines = ["dynaclr: done."]
+    best = None
     if checkpoint is not None:
         best = checkpoint.best_model_path or checkpoint.last_model_path
         if best:
             lines.append(f"  checkpoint: {Path(best).resolve()}")
+    config = None
     if trainer.log_dir:
         log_dir = Path(trainer.log_dir).resolve()
         lines.append(f"  logs:       {log_dir}")
         config = log_dir / "config.yaml"
         if config.exists():
             lines.append(f"  config:     {config}")
+        for name, what in (("metrics.csv", "losses and similarities per step and epoch"),
+                           ("images", "anchor | positive grids, one PNG per epoch")):  # fmt: skip
+            if (log_dir / name).exists():
+                lines.append(f"  {name.split('.')[0] + ':':<11} {log_dir / name} ({what})")
+    for callback in trainer.callbacks:
+        if isinstance(callback, OnlineEvaluation) and callback.latest:
+            lines += _validation_lines(callback.latest)
+    if best and config is not None and config.exists():
+        root = Path(trainer.default_root_dir).resolve()
+        predict = f"dynaclr predict --config {config} --ckpt_path {Path(best).resolve()}"
+        evaluate = f"dynaclr evaluate {root / 'embeddings.zarr'}"
+        if demo:
+            predict, evaluate = (
+                f"{predict} {_DEMO_NEXT['predict']}",
+                f"{evaluate} {_DEMO_NEXT['evaluate']}",
+            )
+        lines += ["  next:       embed the cells, then measure and draw the embeddings:",
+                  f"    {predict}", f"    {evaluate}"]  # fmt: skip
     print("\n".join(lines))
+
+
+def _validation_lines(latest: dict) -> list[str]:
+    lines = [
+        f"  validation cells (never trained on), after epoch {latest['epoch']}, "
+        f"{latest['n_cells']:,} observations:"
+    ]
+    for label, (accuracy, chance) in latest["probe"].items():
+        lines.append(
+            f"    linear probe of {label}: {accuracy:.3f} balanced accuracy (chance {chance:.3f})"
+        )
+    lines.append(
+        f"    temporal smoothness: {latest['temporal_smoothness']:.3f} (lower is smoother)"
+    )
+    lines.append(f"    effective rank: {latest['effective_rank']:.1f}")
+    for label, why in latest["skipped"].items():
+        lines.append(f"    {label}: not probed ({why})")
+    return lines
 
 
 def _configuration_error(err: BaseException) -> ConfigError | None:
@@ -127,9 +176,35 @@ def _cli_class(**flags: bool) -> type[DynaCLRCLI]:
     return type("DynaCLRPredictCLI", (DynaCLRCLI,), dict(flags))
 
 
+class _InfoHandler(logging.StreamHandler):
+    """dynaclr's own INFO messages on stderr, as ``dynaclr: <message>``."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+        self.setFormatter(logging.Formatter("dynaclr: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr  # the stderr of now (tests capture it per call)
+        super().emit(record)
+
+
+def show_info_messages() -> None:
+    """Let the ``dynaclr`` loggers' INFO messages (index summary, splits) reach the user.
+
+    Libraries leave logging to applications; the ``dynaclr`` command is the application, so it
+    adds one handler (once) to the ``dynaclr`` logger at INFO.
+    """
+    logger = logging.getLogger("dynaclr")
+    if not any(isinstance(h, _InfoHandler) for h in logger.handlers):
+        logger.addHandler(_InfoHandler())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dynaclr`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    show_info_messages()
     if not argv:
         print(_USAGE, file=sys.stderr, end="")
         return 2
@@ -141,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] not in _SUBCOMMANDS:
         print(f"dynaclr: unknown command {argv[0]!r}\n\n{_USAGE}", file=sys.stderr, end="")
         return 2
-    if _wants_demo(argv):
+    demo = _wants_demo(argv)
+    if demo:
         argv = [argv[0], *demo_args(), *argv[1:]]
     elif _prints_demo_config(argv):
         argv = [argv[0], *demo_print_args(), *argv[1:]]
@@ -179,5 +255,5 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteLossError as err:  # training diverged: a failure while running
         return report_error(command, err, config=files, status=1)
     if cli.subcommand == "fit":
-        _report_outputs(cli)
+        _report_outputs(cli, demo)
     return 0

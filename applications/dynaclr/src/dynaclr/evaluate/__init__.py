@@ -11,6 +11,7 @@ from dynaclr.evaluate.metrics import (
     linear_probe_accuracy,
     temporal_smoothness,
 )
+from dynaclr.evaluate.online import OnlineEvaluation
 from dynaclr.evaluate.report import (
     EVALUATION_KIND,
     EvaluationSummary,
@@ -23,6 +24,7 @@ __all__ = [
     "EVALUATION_KIND",
     "Embeddings",
     "EvaluationSummary",
+    "OnlineEvaluation",
     "ProbeResult",
     "default_output",
     "effective_rank",
