@@ -1,2 +1,2 @@
 # Moved to dynaclr.cli.inspect; this re-export stays for one release.
-from dynaclr.cli.inspect import batch_composition, inspect_main, pair_grid  # noqa: F401
+from dynaclr.cli.inspect import batch_composition, inspect_main  # noqa: F401

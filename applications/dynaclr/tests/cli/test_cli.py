@@ -110,12 +110,14 @@ def test_inspect_writes_a_png_and_a_composition_table(demo_fit, tmp_path, capsys
         ]
     )
     assert status == 0
-    image = np.asarray(Image.open(png))
-    # 2 batches x 3 pairs of 48 px rows (2 px gaps, 4 px between batches); 4 tiles per row.
-    assert image.shape == (2 * (3 * 50 - 2) + 4, 4 * 50 - 2)
+    image = np.asarray(Image.open(png).convert("L"))
+    # 6 labelled rows of 4 tiles (anchor, positive x 2 channels), tiles drawn >= 96 px
+    assert image.shape[0] >= 6 * 96 and image.shape[1] >= 4 * 96 + 100
     assert image.std() > 10
     out = capsys.readouterr().out
     assert "experiments" in out and "hpi median" in out and "demo0" in out
+    assert "6 pairs from 2 batches" in out
+    assert re.search(r"Phase3D: black -?[\d.e+-]+, white [\d.e+-]+ \(1st-99th percentile", out)
 
 
 def test_help_lists_every_argument_with_its_doc(capsys):

@@ -1,8 +1,11 @@
 """``dynaclr inspect``: see the batches a config would train on, without training.
 
-Writes a PNG grid of anchor/positive pairs as the model sees them (after normalization,
-augmentation, crop and channel dropout) and prints one line per batch with its experiments,
-conditions and hours post infection, so the sampling axes can be checked by eye.
+Writes a PNG of anchor/positive pairs as the model sees them (after normalization,
+augmentation, crop and channel dropout), each row labelled with experiment, condition, track,
+frames and hours post infection, columns headed by channel names, one intensity stretch per
+channel for the whole picture (printed; :mod:`dynaclr.cli.inspect_picture`), and prints one
+line per batch with its experiments, conditions and hours post infection, so the sampling axes
+can be checked by eye.
 """
 
 from __future__ import annotations
@@ -13,19 +16,18 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import polars as pl
-import torch
 import yaml
 from jsonargparse import ArgumentError
 from PIL import Image
 
 from dynaclr.cli.argv import config_arguments, config_files
 from dynaclr.cli.errors import USER_ERRORS, report_error
+from dynaclr.cli.inspect_picture import PairRow, draw_pairs, rows_of_batch
 from dynaclr.cli.lightning_cli import DynaCLRCLI
 from dynaclr.cli.options import CommandParser
 
-__all__ = ["batch_composition", "inspect_main", "pair_grid"]
+__all__ = ["batch_composition", "inspect_main"]
 
 
 def batch_composition(anchors: pl.DataFrame, batches: Sequence[Sequence[int]]) -> pl.DataFrame:
@@ -56,29 +58,6 @@ def batch_composition(anchors: pl.DataFrame, batches: Sequence[Sequence[int]]) -
             }
         )
     return pl.DataFrame(rows)
-
-
-def _to_uint8(tile: np.ndarray) -> np.ndarray:
-    lo, hi = np.percentile(tile, [1, 99])
-    if not np.isfinite(lo) or hi <= lo:
-        return np.zeros(tile.shape, dtype=np.uint8)
-    return (np.clip((tile - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
-
-
-def pair_grid(anchor: torch.Tensor, positive: torch.Tensor, gap: int = 2) -> np.ndarray:
-    """A uint8 image: one row per sample, tiles anchor ch0..chC-1 then positive ch0..chC-1.
-
-    Each tile is the middle Z plane, contrast-stretched to its own 1-99th percentiles.
-    """
-    n, c, z, h, w = anchor.shape
-    image = np.full((n * (h + gap) - gap, 2 * c * (w + gap) - gap), 255, dtype=np.uint8)
-    for i in range(n):
-        for j, x in enumerate((anchor, positive)):
-            for ch in range(c):
-                col = (j * c + ch) * (w + gap)
-                tile = x[i, ch, z // 2].float().cpu().numpy()
-                image[i * (h + gap) : i * (h + gap) + h, col : col + w] = _to_uint8(tile)
-    return image
 
 
 _RUN_ONLY_KEYS = ("ckpt_path", "weights_only")
@@ -126,32 +105,40 @@ def inspect_main(argv: list[str]) -> int:
     dataset = dm.train_dataset
     sampler = dm.train_dataloader().batch_sampler
     drawn: list[list[int]] = []
-    rows = []
+    pairs: list[PairRow] = []
+    starts: list[int] = []
     for positions in sampler:
         if len(drawn) == own.batches:
             break
         drawn.append(list(positions))
         batch = dm.on_after_batch_transfer(dataset.__getitems__(positions), 0)
-        k = min(own.samples, len(positions))
-        rows.append(pair_grid(batch["anchor"][:k], batch["positive"][:k]))
-    if not rows:
+        starts.append(len(pairs))
+        pairs += rows_of_batch(batch, dataset.index.tracks, own.samples)
+    if not pairs:
         print("dynaclr inspect: the sampler yielded no batch", file=sys.stderr)
         return 2
-    width = max(r.shape[1] for r in rows)
-    sep = np.full((4, width), 255, dtype=np.uint8)
-    grid = np.concatenate(
-        [
-            np.pad(r, ((0, 0), (0, width - r.shape[1])), constant_values=255)
-            for pair in zip(rows, [sep] * len(rows))
-            for r in pair
-        ][:-1]
-    )
     own.output.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid).save(own.output)
+    names = _channel_names(dataset.index.registry)
+    _, stretches = draw_pairs(pairs, names, own.output, starts)
     with pl.Config(tbl_rows=-1, tbl_width_chars=200, fmt_str_lengths=80):
         print(batch_composition(dataset.index.valid_anchors, drawn))
+    with Image.open(own.output) as picture:
+        size = f"{picture.width}x{picture.height} px"
     print(
-        f"dynaclr inspect: wrote {own.output.resolve()} ({grid.shape[1]}x{grid.shape[0]} px; "
-        "per row: anchor channels, then positive channels)"
+        f"dynaclr inspect: wrote {own.output.resolve()} ({size}; {len(pairs)} pairs from "
+        f"{len(drawn)} batches, a red line where a batch starts; per row: anchor channels, "
+        "then positive channels, after normalization, augmentation, crop and dropout)"
     )
+    for name, (lo, hi) in zip(names, stretches):
+        print(f"  {name}: black {lo:.3g}, white {hi:.3g} (1st-99th percentile of every tile)")
     return 0
+
+
+def _channel_names(registry) -> list[str]:
+    """The name of each source-channel position (names that differ between experiments
+    joined with '/')."""
+    names = []
+    for p in range(registry.num_source_channels):
+        seen = [exp.source_channel[p] for exp in registry.experiments]
+        names.append("/".join(dict.fromkeys(seen)))
+    return names
