@@ -11,7 +11,7 @@ from dynaclr.demo.dataset import write_demo_dataset
 
 __all__ = ["DEMO_VERSION", "cache_dir", "ensure_demo_dataset"]
 
-DEMO_VERSION = "demo-v1"
+DEMO_VERSION = "demo-v2"
 """Folder name of the current demo; bump it when the demo's content changes."""
 
 

@@ -44,12 +44,13 @@ def write_demo_dataset(
     n_experiments: int = 2,
     *,
     n_frames: int = 20,
-    image_size: int | tuple[int, int] = 128,
+    image_size: int | tuple[int, int] = 160,
     z_slices: int = 3,
     fovs_per_well: int = 2,
     cells_per_fov: int = 10,
     cell_radius: float = 8.0,
     division_fraction: float = 0.4,
+    border: float = 24.0,
     seed: int = 0,
     version: Literal["0.4", "0.5"] = "0.4",
     chunks: tuple[int, ...] | None = None,
@@ -64,7 +65,8 @@ def write_demo_dataset(
     differ between experiments: 30, 20, 15, 10 min, cycled), and tracks CSVs under
     ``{name}_tracks/row/col/fov/tracks.csv``.
 
-    Cells are textured disks that move (persistent random walk) and some divide: the mother
+    Cells are textured disks that move (persistent random walk, bouncing off a ``border``
+    margin, so that patches read around them are centred on them) and some divide: the mother
     track ends and two daughter tracks (``parent_track_id`` = mother, first ``parent_id`` =
     mother's last ``id``) start on either side of it. In the infected well about 80% of
     lineages switch phenotype at an onset frame (30-60% of the movie, inherited by
@@ -81,7 +83,7 @@ def write_demo_dataset(
         Number of experiments.
     n_frames : int, default 20
         Frames per FOV.
-    image_size : int or (int, int), default 128
+    image_size : int or (int, int), default 160
         FOV height and width in pixels.
     z_slices : int, default 3
         Z planes; cells are in focus in the middle one.
@@ -93,6 +95,10 @@ def write_demo_dataset(
         Typical cell radius in pixels.
     division_fraction : float, default 0.4
         Probability that a frame-0 cell divides (at least one per FOV when > 0).
+    border : float, default 24.0
+        Cell centres stay at least this many pixels (capped at a quarter of the FOV's smaller
+        side) from the FOV's edges, so that reads of up to ``2 * border`` pixels (the demo
+        config's 48) are centred on every cell instead of being shifted inward at the edge.
     seed : int, default 0
         Seed; equal arguments write identical data.
     version : {"0.4", "0.5"}, default "0.4"
@@ -150,6 +156,7 @@ def write_demo_dataset(
                 rng, n_frames, (height, width), cells_per_fov, cell_radius,
                 infected_well=fov.startswith(wells["infected"] + "/"),
                 division_fraction=division_fraction,
+                border=min(border, min(height, width) / 4),
             )  # fmt: skip
             timepoints, sample, moments = [], [], np.zeros((3, 2))
             for t0 in range(0, n_frames, block):

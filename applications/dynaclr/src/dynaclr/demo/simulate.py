@@ -84,6 +84,7 @@ def simulate_fov(
     infected_well: bool,
     division_fraction: float = 0.4,
     infected_fraction: float = 0.8,
+    border: float = 0.0,
 ) -> Columns:
     """Simulate moving, dividing cells of one FOV.
 
@@ -92,9 +93,11 @@ def simulate_fov(
     (``radius, amplitude, texture, nucleus_y, nucleus_x, relocalised, mitotic``).
     Track ids start at 1; roots have ``parent_track_id == parent_id == -1``; ``parent_id`` is
     the ``id`` of the previous observation of the track, or of the mother's last one.
+    Cell centres stay at least ``max(radius + 1, border)`` pixels from the FOV's edges (they
+    bounce off that margin), so patches up to ``2 * border`` pixels wide are centred on them.
     """
     height, width = shape_yx
-    margin = radius + 1.0
+    margin = max(radius + 1.0, float(border))
     side = math.ceil(math.sqrt(n_cells))
     slots = rng.choice(side * side, n_cells, replace=False)
     start = np.stack(
