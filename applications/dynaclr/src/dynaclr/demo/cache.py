@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def ensure_demo_dataset(root: str | os.PathLike | None = None) -> Path:
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:
-        written = write_demo_dataset(staging)
+        written = write_demo_dataset(staging, progress=sys.stderr.isatty())
         if written != staging / "experiments.yml":
             raise RuntimeError(f"demo writer returned {written}, expected it in {staging}")
         try:

@@ -9,11 +9,13 @@ layout of ``docs/data-layout.md``.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from tqdm import tqdm
 
 from dynaclr.demo.files import write_experiments_yaml, write_tracks_csv
 from dynaclr.demo.render import render_block
@@ -56,6 +58,7 @@ def write_demo_dataset(
     chunks: tuple[int, ...] | None = None,
     shards: tuple[int, ...] | None = None,
     compressors: Any = "auto",
+    progress: bool = False,
 ) -> Path:
     """Write small, realistic time-lapse experiments and their ``experiments.yml``.
 
@@ -109,6 +112,8 @@ def write_demo_dataset(
         Chunk compression: ``"auto"`` is zarr's default (Blosc LZ4 + shuffle on zarr v2,
         Zstandard on v3), None writes uncompressed chunks (faster to read, larger); see
         :func:`viscy_data.testing.create_hcs_plate`.
+    progress : bool, default False
+        Show a progress bar (one step per FOV) on stderr.
 
     Returns
     -------
@@ -134,6 +139,10 @@ def write_demo_dataset(
     if chunks is not None:
         block = max(chunks[0], block // chunks[0] * chunks[0])
     entries = []
+    bar = tqdm(
+        total=n_experiments * 2 * fovs_per_well, desc="writing the demo", unit="FOV",
+        file=sys.stderr, disable=not progress,
+    )  # fmt: skip
     for e in range(n_experiments):
         marker, organelle, reporter, interval, start_hpi, date = EXPERIMENT_STYLES[
             e % len(EXPERIMENT_STYLES)
@@ -170,6 +179,7 @@ def write_demo_dataset(
                 moments[1] += stats["mean"].sum(0) * per_frame
                 moments[2] += (stats["std"] ** 2 + stats["mean"] ** 2).sum(0) * per_frame
                 sample.append(pixels[:, :, :, ::step, ::step].swapaxes(0, 1).reshape(2, -1))
+            bar.update(1)
             timepoint_stats[fov] = {k: np.concatenate([s[k] for s in timepoints]) for k in STATS}
             samples.append(np.concatenate(sample, axis=1))
             fov_stats[fov] = channel_statistics(samples[-1], moments)
@@ -196,6 +206,7 @@ def write_demo_dataset(
                 "moi": 5.0,
             }
         )
+    bar.close()
     return write_experiments_yaml(
         root, entries, f"DynaCLR demo dataset (seed {seed}), dynaclr.demo"
     )
