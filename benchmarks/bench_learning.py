@@ -76,6 +76,7 @@ def fit_and_compare(
     epochs: int | None = None,
     limit_train_batches: int | None = None,
     extra_args: Sequence[str] = (),
+    experiments: Path | None = None,
 ) -> dict[str, dict[str, float]]:
     """Run the default demo fit and evaluate trained vs random-init encoders on :data:`HELD_OUT`.
 
@@ -89,6 +90,8 @@ def fit_and_compare(
         Override the config's budget (default: the default fit's).
     extra_args : sequence of str, default ()
         More ``dynaclr fit`` arguments, e.g. ``["--data.groups_per_batch=4"]``.
+    experiments : Path, optional
+        An existing default demo's ``experiments.yml`` (default: ``workdir/demo``'s).
 
     Returns
     -------
@@ -99,7 +102,7 @@ def fit_and_compare(
     from dynaclr.cli import DynaCLRCLI, packaged_config
     from dynaclr.demo import write_demo_dataset
 
-    experiments = workdir / "demo" / "experiments.yml"
+    experiments = experiments or workdir / "demo" / "experiments.yml"
     if not experiments.is_file():
         write_demo_dataset(workdir / "demo")
     args = [

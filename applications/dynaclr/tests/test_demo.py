@@ -63,14 +63,14 @@ def test_demo_layout_and_metadata(demo):
         assert exp.condition_wells == {"uninfected": ["A/1"], "infected": ["A/2"]}
         plate = demo.plates[exp.name]
         assert [f.fov_name for f in plate.fovs] == ["A/1/0", "A/1/1", "A/2/0", "A/2/1"]
-        assert {f.shape for f in plate.fovs} == {(20, 2, 3, 128, 128)}
+        assert {f.shape for f in plate.fovs} == {(20, 2, 3, 160, 160)}
         assert {f.dtype for f in plate.fovs} == {"float32"}
         for fov in plate.fovs:
             tracks = _tracks(exp, fov.fov_name)
             assert tracks.columns == [
                 "track_id", "t", "y", "x", "id", "parent_track_id", "parent_id", "infected"
             ]  # fmt: skip
-            assert tracks.select(pl.col("y", "x").is_between(0, 127).all()).row(0) == (True, True)
+            assert tracks.select(pl.col("y", "x").is_between(24, 135).all()).row(0) == (True, True)
             assert tracks["t"].min() == 0 and tracks["t"].max() == 19
             assert not tracks.select("track_id", "t").is_duplicated().any()
             assert tracks["id"].is_unique().all()
@@ -113,8 +113,8 @@ def test_infected_cells_relocalise_reporter_at_similar_mean(demo):
             assert tracks["infected"].sum() == 0
         pixels = _pixels(fov)
         t, y, x = (tracks[c].to_numpy() for c in ("t", "y", "x"))
-        yy = np.clip(np.rint(y).astype(int)[:, None, None] + off[:, None], 0, 127)
-        xx = np.clip(np.rint(x).astype(int)[:, None, None] + off[None, :], 0, 127)
+        yy = np.clip(np.rint(y).astype(int)[:, None, None] + off[:, None], 0, 159)
+        xx = np.clip(np.rint(x).astype(int)[:, None, None] + off[None, :], 0, 159)
         patch = pixels[t[:, None, None], 1, 1, yy, xx] - 100.0  # reporter, focal slice
         centre, ring = (
             patch[:, radius <= 2].mean(1),

@@ -48,7 +48,7 @@ def _printed(text: str, label: str) -> Path:
 def test_fit_without_arguments_trains_on_the_demo(demo_fit):
     root, status, text = demo_fit
     assert status == 0
-    assert (root / "cache" / "demo-v1" / "experiments.yml").is_file()
+    assert (root / "cache" / "demo-v2" / "experiments.yml").is_file()
     assert _printed(text, "checkpoint").is_file()
     assert _printed(text, "logs").is_dir()
     config = _printed(text, "config")
