@@ -6,7 +6,7 @@ thing in the files or the configuration, then runs the step named by ``when``:
 - ``setup``: ``MultiExperimentDataModule(...).setup("fit")``;
 - ``init``: building the datamodule's arguments (the error comes before ``setup``);
 - ``loader``: ``setup("fit")`` then ``train_dataloader()`` (still before the first batch);
-- ``read``: ``setup("fit")``, then the edit, then the first training batch (read time);
+- ``read``: the edit, ``setup("fit")`` (which reads no pixel), then the first training batch;
 - ``cli``: ``dynaclr.cli.main(["fit", "--config", FILE])`` returns 2 with the message on stderr.
 
 The error type and a message naming the file and the field or value are pinned with ``match``
@@ -28,10 +28,10 @@ import pytest
 import yaml
 
 from dynaclr.registry import ConfigError, MissingPathError
-from viscy_data.readers import PatchReadError
+from viscy_data.readers import MissingChunksError, MissingChunksWarning, PatchReadError
 from viscy_data.transforms import Normalize
 
-from .bad_inputs import STATS, BadInputs
+from .bad_inputs import STATS, BadInputs, tracks_table
 from .geff_data import lineage_graph, write_geff
 
 DOCS = Path(__file__).parents[3] / "docs" / "reliability.md"
@@ -79,6 +79,19 @@ def _no_multiscale_datasets(b: BadInputs) -> None:
     attrs = json.loads(attrs_file.read_text())
     del attrs["multiscales"][0]["datasets"]
     attrs_file.write_text(json.dumps(attrs))
+
+
+def _nan_std(b: BadInputs) -> None:
+    levels = {"fov_statistics": {**STATS, "std": float("nan")}}
+    b.edit_normalization("exp_a", "A/1/0", {"Phase3D": levels, "GFP": levels})
+
+
+def _remove_chunks(b: BadInputs, frames=range(6)) -> None:
+    """Delete the chunk files of channel 1 (GFP) at ``frames`` of exp_a's FOV A/1/0 (in every
+    batch: it is the only FOV of its condition)."""
+    b.kwargs["missing_chunks"] = "error"
+    for t in frames:  # chunk keys t/c/z/y/x ("/" dimension separator)
+        shutil.rmtree(b.store("exp_a") / f"A/1/0/0/{t}/1")
 
 
 def _hcl_beta_config(b: BadInputs) -> None:
@@ -163,8 +176,15 @@ CASES = [
     Case("store-patch-larger-than-image", lambda b: b.kwargs.update(yx_patch_size=(32, 32)),
          ValueError, r"yx_patch_size=\(32, 32\) is larger than the image of experiment 'exp_a', "
          r"{store_a} FOV 'A/1/0' \(height x width = 24 x 24"),
+    Case("store-broken-metadata-json",
+         lambda b: (b.store("exp_a") / "A/1/0/.zattrs").write_text('{"multiscales": ['),
+         ConfigError, r"^{yaml}: experiment 'exp_a': data_path: {store_a}: FOV 'A/1/0': cannot "
+         r"open zarr group 'A/1/0': {store_a}/A/1/0/\.zattrs: not valid JSON"),
     Case("store-corrupted-chunk", lambda b: b.corrupt_chunks("exp_a"), PatchReadError,
          r"cannot read array \('{store_a}', 'A/[12]/0'\) at frame t=\d", when="read"),
+    Case("store-missing-chunks", _remove_chunks, MissingChunksError,
+         r"^experiment 'exp_a', FOV 'A/1/0' of {store_a}: chunk files are missing for channel "
+         r"'GFP' at 6 frame\(s\) \[0, 1, 2, 3, 4, 5\]", when="read"),
     # --- tracks -------------------------------------------------------------------------------
     Case("tracks-missing-file", lambda b: b.remove(b.tracks("exp_a") / "A/2/0"),
          FileNotFoundError, r"No tracks folder for FOV 'A/2/0': {tracks_a}/A/2/0 does not exist"),
@@ -196,6 +216,13 @@ CASES = [
          lambda b: [b.edit_tracks("exp_a", f, y=100.0) for f in ("A/1/0", "A/2/0")], ValueError,
          r"Experiment 'exp_a': all 24 cell centroids lie outside the images, e\.g\. y=100, x=8 "
          r"in {csv_a} \('exp_a' FOV 'A/1/0'\), whose image in {store_a} is 24 x 24 pixels"),
+    Case("tracks-reserved-column", lambda b: b.edit_tracks("exp_a", "A/1/0", row=1), ValueError,
+         r"^{csv_a}: column\(s\) \['row'\] have names the cell index writes itself; rename "
+         r"them in the tracks table \(reserved: \['experiment', 'condition', 'well_name'"),
+    Case("tracks-all-empty",
+         lambda b: [b.write_tracks("exp_a", f, H + "\n") for f in ("A/1/0", "A/2/0")],
+         ValueError, r"experiment 'exp_a' has no tracks: its 2 tracks file\(s\) under "
+         r"tracks_path '{tracks_a}' hold no rows"),
     Case("tracks-geff-merge", _geff_merge, ValueError,
          r"{tracks_a}/A/1/0/tracks\.geff: node 205 \(t=9\) has 2 predecessors \[204, 404\], "
          r"a merge"),
@@ -217,6 +244,9 @@ CASES = [
     Case("norm-zero-std", _zero_std, ValueError,
          r"exp_a:A/1/0 in {store_a}: channel 'Phase3D' has 'std' = 0 \(a constant channel\) in "
          r"'fov_statistics'.* Set eps"),
+    Case("norm-nan-std", _nan_std, ValueError,
+         r"exp_a:A/1/0 in {store_a}: channel 'Phase3D' has 'std' = NaN in 'fov_statistics': "
+         r"the stored statistics hold NaN"),
     # --- training configuration ---------------------------------------------------------------
     Case("config-val-unknown", lambda b: b.kwargs.update(val_experiments=["exp_c"]), ValueError,
          r"val_experiments names \['exp_c'\], not in {yaml}; experiments: \['exp_a', 'exp_b'\]"),
@@ -272,10 +302,10 @@ def test_bad_input_fails_early_naming_file_and_field(inputs, case, capsys, monke
         with pytest.raises(case.error, match=pattern):
             dynaclr_main(argv)
         return
-    if case.when == "read":
+    if case.when == "read":  # the damage is there at setup, which reads no pixel
+        case.edit(inputs)
         dm = inputs.datamodule()
         dm.setup("fit")
-        case.edit(inputs)
         with pytest.raises(case.error, match=pattern):
             next(iter(dm.train_dataloader()))
         return
@@ -305,3 +335,52 @@ def test_docs_table_lists_exactly_these_cases():
     ids = re.findall(r"^\| `([a-z0-9-]+)` \|", section, flags=re.MULTILINE)
     assert len(ids) == len(set(ids)), "a case id appears twice in the docs table"
     assert ids == [case.id for case in CASES]
+
+
+def test_missing_chunks_warn_once_per_fov_and_read_as_zeros(inputs):
+    _remove_chunks(inputs, frames=(2, 3))
+    inputs.kwargs.update(missing_chunks="warn", num_workers=2, normalizations=[])
+    dm = inputs.datamodule()
+    dm.setup("fit")
+    with pytest.warns(MissingChunksWarning) as caught:
+        for _ in zip(range(12), dm.train_dataloader()):
+            pass
+    messages = [str(w.message) for w in caught if w.category is MissingChunksWarning]
+    assert len(messages) == 1, messages
+    assert re.match(r"experiment 'exp_a', FOV 'A/1/0' of .*: chunk files are missing for "
+                    r"channel 'GFP' at 2 frame\(s\) \[2, 3\]", messages[0])  # fmt: skip
+    reader = dm.train_dataset.reader
+    key = next(k for k in reader.specs if k[1] == "A/1/0")
+    patch = reader.read([key], [2], [(0, 1)], slice(0, 2), [0], [0], (8, 8))
+    assert (patch[0, 1] == 0).all() and (patch[0, 0] >= 0.5).all()
+
+
+def test_missing_chunks_error_from_a_loader_thread(inputs):
+    _remove_chunks(inputs)
+    inputs.kwargs.update(num_workers=2)
+    dm = inputs.datamodule()
+    dm.setup("fit")
+    with pytest.raises(MissingChunksError, match=r"FOV 'A/1/0' .* channel 'GFP'"):
+        next(iter(dm.train_dataloader()))
+
+
+def test_no_validation_batch_holds_a_row_twice(inputs):
+    # exp_b (validation) keeps 6 anchors, fewer than one batch of 16; exp_a trains on 20
+    for fov in ("A/1/0", "A/2/0"):
+        inputs.write_tracks("exp_b", fov, tracks_table(1 if fov == "A/1/0" else 3).head(4))
+    inputs.kwargs.update(batch_size=16)
+    dm = inputs.datamodule()
+    dm.setup("fit")
+    n_val = len(dm.val_dataset)
+    assert n_val < 16
+    batches = list(dm.val_dataloader().batch_sampler)
+    assert [sorted(b) for b in batches] == [list(range(n_val))], "one smaller batch, every row"
+    # enough anchors for full batches, one condition far smaller than its half of a batch
+    inputs.write_tracks("exp_b", "A/1/0", tracks_table(1).head(3))
+    inputs.write_tracks("exp_b", "A/2/0", pl.concat([tracks_table(3 + 2 * k).with_columns(
+        pl.col("y") + k, pl.col("x") + k) for k in range(3)]))  # fmt: skip
+    inputs.kwargs.update(batch_size=8)
+    dm = inputs.datamodule()
+    dm.setup("fit")
+    batches = list(dm.val_dataloader().batch_sampler)
+    assert batches and all(len(b) == len(set(b)) for b in batches), batches

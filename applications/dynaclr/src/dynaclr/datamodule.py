@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import numpy as np
@@ -27,6 +27,7 @@ from dynaclr.nonfinite import describe_nonfinite
 from dynaclr.registry import ExperimentRegistry
 from dynaclr.splits import FOVSplit, split_experiments, split_fovs, validation_sampling
 from dynaclr.trainer_batches import (
+    AllRowsOnce,
     FixedEpochBatches,
     TrainerSyncedBatches,
     TrainLoader,
@@ -35,6 +36,7 @@ from dynaclr.trainer_batches import (
 from dynaclr.triplet_dataset import MultiExperimentTripletDataset
 from viscy_data.loaders.collate import identity_collate
 from viscy_data.loaders.thread import ThreadDataLoader
+from viscy_data.readers import MISSING_CHUNKS
 from viscy_data.samplers.batch import FlexibleBatchSampler
 from viscy_data.samplers.sequential import ShardedSequentialBatchSampler
 from viscy_data.transforms import BatchPipeline, BatchTransform, ChannelDropout
@@ -136,6 +138,10 @@ class MultiExperimentDataModule(pl.LightningDataModule):
     tau_per_group : bool, default False
         Draw one tau per (batch, FOV, frame) instead of per anchor, so a group's positives
         come from one frame too (the epoch's taus still follow the same distribution).
+    missing_chunks : {"warn", "error"}, default "warn"
+        A patch that needs a chunk file missing from its store (zarr would read zeros):
+        ``"warn"`` once per FOV, naming experiment, FOV, channels and frames, then read those
+        chunks as zeros; ``"error"`` stops the run (exit status 1) with that message.
     """
 
     def __init__(
@@ -173,8 +179,14 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         val_fraction: float = 0.0,
         groups_per_batch: int | None = None,
         tau_per_group: bool = False,
+        missing_chunks: Literal["warn", "error"] = "warn",
     ) -> None:
         super().__init__()
+        if missing_chunks not in MISSING_CHUNKS:
+            raise ValueError(
+                f"missing_chunks must be one of {list(MISSING_CHUNKS)}, got {missing_chunks!r}"
+            )
+        self.missing_chunks = missing_chunks
         for name, value, low in (
             ("batch_size", batch_size, 1),
             ("num_workers", num_workers, 0),
@@ -325,6 +337,7 @@ class MultiExperimentDataModule(pl.LightningDataModule):
             seed=self.seed,
             cache_pool_bytes=cache,
             tau_per_group=fit and self.tau_per_group,
+            missing_chunks=self.missing_chunks,
         )
         try:
             dataset.check_normalization(self.normalizations)
@@ -394,9 +407,17 @@ class MultiExperimentDataModule(pl.LightningDataModule):
         return self._train_loader
 
     def val_dataloader(self) -> ThreadDataLoader | list:
-        """The same seeded validation batches every epoch, sharded across ranks."""
+        """The same seeded validation batches every epoch, sharded across ranks.
+
+        No batch holds a row twice; with fewer validation anchors than ``batch_size`` per
+        rank, each rank validates one smaller batch of its share of every anchor.
+        """
         if self.val_dataset is None:
             return []
+        world, rank = trainer_topology(self._trainer())
+        if len(self.val_dataset) < self.batch_size * world:
+            batches = AllRowsOnce(self.val_dataset, world, rank, self.batch_size)
+            return self._loader(self.val_dataset, batches)
         sampler = self._sampler(self.val_dataset, temporal=False, drop_last=False)
         return self._loader(self.val_dataset, FixedEpochBatches(sampler, self.val_dataset))
 

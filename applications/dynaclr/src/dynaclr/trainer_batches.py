@@ -12,11 +12,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import numpy as np
 from torch.utils.data import Sampler
 
 from viscy_data import FlexibleBatchSampler, ThreadDataLoader
 
-__all__ = ["FixedEpochBatches", "TrainLoader", "TrainerSyncedBatches", "trainer_topology"]
+__all__ = [
+    "AllRowsOnce",
+    "FixedEpochBatches",
+    "TrainLoader",
+    "TrainerSyncedBatches",
+    "trainer_topology",
+]
 
 
 def trainer_topology(trainer: Any) -> tuple[int, int]:
@@ -97,7 +104,12 @@ class TrainerSyncedBatches(Sampler[list[int]]):
 
 
 class FixedEpochBatches(Sampler[list[int]]):
-    """Validation batches: the sampler and dataset stay at epoch 0, so every epoch is the same."""
+    """Validation batches: the sampler and dataset stay at epoch 0, so every epoch is the same.
+
+    A row appears at most once per batch: the sampler refills a stratum smaller than its
+    share of a batch, and a repeated row would count as a negative of itself in the loss,
+    so repeats are dropped (the batch is smaller instead).
+    """
 
     def __init__(self, sampler: FlexibleBatchSampler, dataset: Any) -> None:
         self.sampler = sampler
@@ -109,7 +121,42 @@ class FixedEpochBatches(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         self.sampler.set_epoch(0)
         self.dataset.set_epoch(0)
-        return iter(self.sampler)
+        return (_unique_rows(batch) for batch in self.sampler)
+
+
+def _unique_rows(batch: list[int]) -> list[int]:
+    """``batch`` without repeats, first occurrences in their order."""
+    rows = np.asarray(batch)
+    _, first = np.unique(rows, return_index=True)
+    return rows[np.sort(first)].tolist() if first.size < rows.size else list(batch)
+
+
+class AllRowsOnce(Sampler[list[int]]):
+    """Validation with fewer anchors than one batch per rank: one batch of every row, rank
+    ``r`` taking rows ``r, r + world, ...`` (no padding, no repeated row).
+
+    Raises
+    ------
+    ValueError
+        When some rank would get no row (fewer anchors than ranks).
+    """
+
+    def __init__(self, dataset: Any, world: int, rank: int, batch_size: int) -> None:
+        n = len(dataset)
+        if n < world:
+            raise ValueError(
+                f"{n} validation anchor(s) cannot give each of {world} ranks a batch "
+                f"(batch_size={batch_size}); add validation data or validate on fewer ranks."
+            )
+        self.dataset = dataset
+        self.rows = list(range(rank, n, world))
+
+    def __len__(self) -> int:
+        return 1
+
+    def __iter__(self) -> Iterator[list[int]]:
+        self.dataset.set_epoch(0)
+        return iter([list(self.rows)])
 
 
 class TrainLoader(ThreadDataLoader):

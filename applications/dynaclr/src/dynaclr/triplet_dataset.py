@@ -71,6 +71,10 @@ class MultiExperimentTripletDataset(Dataset):
         Shared tensorstore chunk cache; 0 disables it.
     tau_per_group : bool, default False
         One tau per (batch, FOV, frame) instead of one per anchor (chunk-aware batching).
+    missing_chunks : {"warn", "error"}, default "warn"
+        A patch needing a chunk file its store lacks: warn once per FOV (naming experiment,
+        FOV, channels and frames) and read zeros, or raise
+        :class:`viscy_data.readers.MissingChunksError` (see :class:`PatchReader`).
 
     Raises
     ------
@@ -87,6 +91,7 @@ class MultiExperimentTripletDataset(Dataset):
         seed: int = 0,
         cache_pool_bytes: int = 0,
         tau_per_group: bool = False,
+        missing_chunks: str = "warn",
     ) -> None:
         index_range = tuple(float(h) for h in index.tau_range_hours)
         if tau_range_hours is not None and tuple(float(h) for h in tau_range_hours) != index_range:
@@ -131,6 +136,12 @@ class MultiExperimentTripletDataset(Dataset):
         self.reader = PatchReader(
             {key: tensorstore_spec(fov) for key, fov in zip(self._keys, fovs)},
             cache_pool_bytes=self.cache_pool_bytes,
+            missing_chunks=missing_chunks,
+            labels={
+                key: f"experiment {e!r}, FOV {f!r} of {fov.store_path}"
+                for key, e, f, fov in zip(self._keys, experiments, fov_names, fovs)
+            },
+            channel_names={key: fov.channel_names for key, fov in zip(self._keys, fovs)},
         )
         self.norm = NormTable(
             [fov.normalization for fov in fovs],

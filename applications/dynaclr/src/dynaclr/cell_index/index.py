@@ -122,8 +122,10 @@ class MultiExperimentIndex:
             if not names:
                 continue
             tracks, files = read_experiment_tracks(
-                exp.tracks_path, names, selection.plate_fov_names[exp.name]
+                exp.tracks_path, names, selection.plate_fov_names[exp.name], experiment=exp.name
             )
+            if require_anchors and tracks.height == 0:
+                _raise_no_tracks(exp.name, exp.tracks_path, sorted(set(files.values())))
             experiment = pl.lit(exp.name, dtype=pl.Categorical).alias("experiment")
             frames.append(tracks.with_columns(experiment))
             sources.update({(exp.name, fov): path for fov, path in files.items()})
@@ -285,3 +287,13 @@ class MultiExperimentIndex:
             f"MultiExperimentIndex({len(self._tau)} experiments, {self.tracks.height} "
             f"observations, {int(self._anchor_mask.sum())} valid anchors)"
         )
+
+
+def _raise_no_tracks(experiment: str, tracks_path: str, files: list[str]) -> None:
+    """An experiment whose tracks tables hold no row: nothing to train on."""
+    shown = files[:5] + ([f"... {len(files) - 5} more"] if len(files) > 5 else [])
+    raise ValueError(
+        f"experiment {experiment!r} has no tracks: its {len(files)} tracks file(s) under "
+        f"tracks_path {str(tracks_path)!r} hold no rows ({shown}). Write the tracking results "
+        "into them, or leave the experiment out of the experiments YAML."
+    )

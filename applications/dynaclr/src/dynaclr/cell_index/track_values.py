@@ -1,8 +1,9 @@
 """Track columns and values: required columns, numeric coercion, per-row checks.
 
 Columns ``track_id, t, y, x`` are required; ``id, parent_track_id, parent_id, z`` are
-optional (a root's parent is -1 or empty). Other columns are kept as they are. Every error
-names the file and FOV the rows came from (:func:`locate`).
+optional (a root's parent is -1 or empty). Other columns are kept as they are and ride along
+into the cell index and the embeddings' ``obs``, except :data:`RESERVED_COLUMNS`, which the index
+writes itself. Every error names the file and FOV the rows came from (:func:`locate`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import polars as pl
 __all__ = [
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
+    "RESERVED_COLUMNS",
     "Sources",
     "check_frames",
+    "check_reserved_columns",
     "check_track_values",
     "coerce_track_columns",
     "locate",
@@ -25,6 +28,26 @@ __all__ = [
 
 REQUIRED_COLUMNS = ("track_id", "t", "y", "x")
 OPTIONAL_COLUMNS = ("id", "parent_track_id", "parent_id", "z")
+RESERVED_COLUMNS = (
+    "experiment",
+    "condition",
+    "well_name",
+    "store_path",
+    "global_track_id",
+    "lineage_id",
+    "hours_post_infection",
+    "fluorescence_channel",
+    "y_clamp",
+    "x_clamp",
+    "image_height",
+    "image_width",
+    "row",
+    "well",
+)
+"""Columns the cell index writes itself (``build.DERIVED_COLUMNS`` but ``fov_name``, the ``row``
+of ``valid_anchors`` and ``well``, the embeddings' name of ``well_name``); a tracks table may
+not hold them. ``fov_name`` is an input
+column of a whole-experiment table and is replaced by the folder's name in the per-FOV layout."""
 _INTEGER_COLUMNS = ("track_id", "t", "id", "parent_track_id", "parent_id")
 _FLOAT_COLUMNS = ("y", "x", "z")
 _SHOW = 5  # offending rows quoted in an error message
@@ -46,6 +69,23 @@ def _bad_values_error(source: str, column: str, raw: pl.Series, bad: pl.Series, 
         f"{source}: column {column!r} must hold {kind}; found {values!r} at data row(s) {rows} "
         f"({int(bad.sum())} bad value(s) in total). Fix the tracking table."
     )
+
+
+def check_reserved_columns(columns: list[str], source: str) -> None:
+    """Refuse a tracks table holding a column the cell index writes (:data:`RESERVED_COLUMNS`).
+
+    Raises
+    ------
+    ValueError
+        Naming the file, the columns and every reserved name.
+    """
+    clash = [c for c in columns if c in RESERVED_COLUMNS]
+    if clash:
+        raise ValueError(
+            f"{source}: column(s) {clash} have names the cell index writes itself; rename them "
+            f"in the tracks table (reserved: {list(RESERVED_COLUMNS)}). Other extra columns "
+            "ride along into the index and the embeddings' obs."
+        )
 
 
 def coerce_track_columns(df: pl.DataFrame, source: str) -> pl.DataFrame:
@@ -157,10 +197,12 @@ def check_track_values(tracks: pl.DataFrame, sources: Sources | None = None) -> 
         first = tracks.filter(flag).head(_SHOW)
         exp = first["experiment"][0] if "experiment" in first.columns else None
         shown = list(dict.fromkeys(("track_id", "t", column)))
+        fov = first["fov_name"][0]
+        entry = f"{exp}/{fov}" if exp is not None else fov
         raise ValueError(
-            f"{locate(sources, exp, first['fov_name'][0])}: {int(flag.sum())} row(s) with "
+            f"{locate(sources, exp, fov)}: {int(flag.sum())} row(s) with "
             f"{what}, e.g. {first.select(shown).rows()!r} as ({', '.join(shown)}). Fix the "
-            "tracking table or exclude this FOV with exclude_fovs."
+            f"tracking table or exclude this FOV with exclude_fovs=[{entry!r}]."
         )
 
 

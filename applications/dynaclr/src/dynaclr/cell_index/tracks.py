@@ -24,6 +24,7 @@ from dynaclr.cell_index.track_values import (
     OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
     Sources,
+    check_reserved_columns,
     check_track_values,
     coerce_track_columns,
     locate,
@@ -46,8 +47,13 @@ _GEFF_SUFFIX = ".geff"
 _SHOW = 5  # rows or names quoted in an error message
 
 
-def find_fov_tracks_file(tracks_path: str | Path, fov_name: str) -> Path:
+def find_fov_tracks_file(
+    tracks_path: str | Path, fov_name: str, experiment: str | None = None
+) -> Path:
     """Return the one tracks file (``*.csv`` or ``*.geff`` store) in ``tracks_path/<fov_name>/``.
+
+    ``experiment`` qualifies the ``exclude_fovs`` entry the messages suggest
+    (``"experiment/A/1/0"`` leaves out that FOV of that experiment only).
 
     Raises
     ------
@@ -57,7 +63,8 @@ def find_fov_tracks_file(tracks_path: str | Path, fov_name: str) -> Path:
         If the folder holds more than one of them.
     """
     folder = Path(tracks_path) / fov_name
-    hint = f"or exclude the FOV with exclude_fovs=[{fov_name!r}]"
+    qualified = f"{experiment}/{fov_name}" if experiment else fov_name
+    hint = f"or exclude the FOV with exclude_fovs=[{qualified!r}]"
     if not folder.is_dir():
         raise FileNotFoundError(
             f"No tracks folder for FOV {fov_name!r}: {folder} does not exist. Put one tracks "
@@ -90,12 +97,16 @@ def read_tracks_file(path: str | Path) -> pl.DataFrame:
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file cannot be parsed, or see :func:`coerce_track_columns` and
+        If the file cannot be parsed, holds a column of
+        :data:`~dynaclr.cell_index.track_values.RESERVED_COLUMNS`, or see
+        :func:`coerce_track_columns` and
         :func:`~dynaclr.cell_index.geff_tracks.read_geff_tracks`.
     """
     path = Path(path)
     if path.is_dir() and (path.suffix.lower() == _GEFF_SUFFIX or is_geff_store(path)):
-        return coerce_track_columns(read_geff_tracks(path), str(path))
+        df = read_geff_tracks(path)
+        check_reserved_columns(df.columns, str(path))
+        return coerce_track_columns(df, str(path))
     if not path.is_file():
         raise FileNotFoundError(f"Tracks file {path} does not exist.")
     try:
@@ -107,6 +118,7 @@ def read_tracks_file(path: str | Path) -> pl.DataFrame:
         raise ValueError(
             f"{path}: cannot read tracks table ({type(err).__name__}: {err})."
         ) from err
+    check_reserved_columns(df.columns, str(path))
     return coerce_track_columns(df, str(path))
 
 
@@ -114,6 +126,7 @@ def read_experiment_tracks(
     tracks_path: str | Path,
     fov_names: Sequence[str],
     plate_fov_names: Sequence[str] | None = None,
+    experiment: str | None = None,
 ) -> tuple[pl.DataFrame, dict[str, str]]:
     """Read the tracks of the given FOVs of one experiment, in either layout.
 
@@ -126,6 +139,8 @@ def read_experiment_tracks(
         FOVs to read (``"A/1/0"``).
     plate_fov_names : sequence of str, optional
         Every FOV of the plate; rows of a table naming other FOVs are an error.
+    experiment : str, optional
+        The experiment's name, for the ``exclude_fovs`` entries the messages suggest.
 
     Returns
     -------
@@ -143,7 +158,7 @@ def read_experiment_tracks(
     """
     tracks_path = Path(tracks_path)
     if tracks_path.is_file() and tracks_path.suffix.lower() in _TABLE_SUFFIXES:
-        return _read_table(tracks_path, fov_names, plate_fov_names)
+        return _read_table(tracks_path, fov_names, plate_fov_names, experiment)
     if tracks_path.is_file():
         raise ValueError(
             f"tracks_path {str(tracks_path)!r} is a file but not {list(_TABLE_SUFFIXES)}; give a "
@@ -151,10 +166,10 @@ def read_experiment_tracks(
             "one geff store with a fov_name node property."
         )
     if tracks_path.suffix.lower() == _GEFF_SUFFIX or is_geff_store(tracks_path):
-        return _read_table(tracks_path, fov_names, plate_fov_names)
+        return _read_table(tracks_path, fov_names, plate_fov_names, experiment)
     frames, sources = [], {}
     for fov_name in fov_names:
-        path = find_fov_tracks_file(tracks_path, fov_name)
+        path = find_fov_tracks_file(tracks_path, fov_name, experiment)
         sources[fov_name] = str(path)
         df = read_tracks_file(path).drop("fov_name", strict=False)
         frames.append(df.with_columns(pl.lit(fov_name, dtype=pl.Categorical).alias("fov_name")))
@@ -170,7 +185,10 @@ def _empty() -> pl.DataFrame:
 
 
 def _read_table(
-    path: Path, fov_names: Sequence[str], plate_fov_names: Sequence[str] | None
+    path: Path,
+    fov_names: Sequence[str],
+    plate_fov_names: Sequence[str] | None,
+    experiment: str | None = None,
 ) -> tuple[pl.DataFrame, dict[str, str]]:
     df = read_tracks_file(path)
     if "fov_name" not in df.columns:
@@ -197,9 +215,10 @@ def _read_table(
             )
     absent = [f for f in fov_names if f not in present]
     if absent:
+        entries = [f"{experiment}/{f}" if experiment else f for f in absent[:_SHOW]]
         raise FileNotFoundError(
             f"{path}: no tracks for FOV(s) {absent[:_SHOW]!r}; add their rows or exclude them "
-            "with exclude_fovs."
+            f"with exclude_fovs={entries!r}."
         )
     df = df.filter(pl.col("fov_name").is_in(list(fov_names)))
     df = df.with_columns(pl.col("fov_name").cast(pl.Categorical))

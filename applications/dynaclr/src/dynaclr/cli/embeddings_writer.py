@@ -10,7 +10,7 @@ after a barrier, rank 0 checks that the shares cover every observation exactly o
 the AnnData (``X`` = features, ``obsm["X_projections"]``, ``obs`` from the cell index,
 ``uns["provenance"]``) in a temporary store beside the output, marks it as ours and renames it
 into place. An interrupted run leaves the previous output (if any) untouched, and a rerun
-starts from scratch.
+starts from scratch; SIGTERM stops the run after the current batch (exit status 143).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from viscy_data.outputs import check_outputs, mark_output
 
@@ -104,6 +105,13 @@ class EmbeddingWriter(BasePredictionWriter):
         if stage != "predict":
             return
         self.check_output(run_inputs(trainer.datamodule, trainer.ckpt_path))
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, *args) -> None:
+        """Stop after this batch when SIGTERM arrived: Lightning's prediction loop never checks,
+        so a preempted predict would run to the end and write its store."""
+        super().on_predict_batch_end(trainer, pl_module, outputs, batch, batch_idx, *args)
+        if trainer.received_sigterm:
+            raise SIGTERMException
 
     @property
     def parts_dir(self) -> Path:

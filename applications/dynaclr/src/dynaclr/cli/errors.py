@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["USER_ERRORS", "report_error"]
+__all__ = ["USER_ERRORS", "configuration_error", "report_error", "report_usage_error"]
 
 USER_ERRORS: tuple[type[Exception], ...] = (
     ValueError,
@@ -56,3 +56,31 @@ def report_error(
         file=sys.stderr,
     )
     return status
+
+
+def configuration_error(err: BaseException) -> Exception | None:
+    """Our own ``ConfigError`` behind a jsonargparse error (e.g. a value a link refused)."""
+    from dynaclr.experiment_config import ConfigError
+
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, ConfigError):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def report_usage_error(command: str, err: Exception, *, config: str = "") -> int:
+    """Print a parser error (unknown key, bad value, a config path that is no file) in one
+    paragraph, naming the config files, and return 2; the same for every LightningCLI-based
+    command (``fit``, ``validate``, ``predict``, ``inspect``)."""
+    cause = configuration_error(err)
+    if cause is not None:
+        return report_error(command, cause, config=config, wrapper=err)
+    print(
+        f"dynaclr {command}: configuration error in {config or 'the command line'}: {err}\n"
+        f"Run 'dynaclr {command} --help' for every option and its documentation.",
+        file=sys.stderr,
+    )
+    return 2

@@ -22,12 +22,13 @@ from jsonargparse import ArgumentError
 from PIL import Image
 
 from dynaclr.cli.argv import config_arguments, config_files
-from dynaclr.cli.errors import USER_ERRORS, report_error
+from dynaclr.cli.errors import USER_ERRORS, report_error, report_usage_error
 from dynaclr.cli.inspect_picture import PairRow, draw_pairs, rows_of_batch
 from dynaclr.cli.lightning_cli import DynaCLRCLI
 from dynaclr.cli.options import CommandParser
+from viscy_data.readers import PatchReadError
 
-__all__ = ["batch_composition", "inspect_main"]
+__all__ = ["batch_composition", "check_image_path", "inspect_main"]
 
 
 def batch_composition(anchors: pl.DataFrame, batches: Sequence[Sequence[int]]) -> pl.DataFrame:
@@ -36,7 +37,8 @@ def batch_composition(anchors: pl.DataFrame, batches: Sequence[Sequence[int]]) -
     Parameters
     ----------
     anchors : pl.DataFrame
-        ``valid_anchors`` of the dataset (columns experiment, condition, hours_post_infection).
+        The dataset's valid anchors, at least columns experiment, condition and
+        hours_post_infection (``index.valid_anchor_columns(...)``).
     batches : sequence of sequence of int
         Row positions of each batch.
     """
@@ -60,7 +62,28 @@ def batch_composition(anchors: pl.DataFrame, batches: Sequence[Sequence[int]]) -
     return pl.DataFrame(rows)
 
 
+_COMPOSITION_COLUMNS = ("experiment", "condition", "hours_post_infection")
 _RUN_ONLY_KEYS = ("ckpt_path", "weights_only")
+
+
+def check_image_path(path: Path) -> None:
+    """Refuse an ``--output`` that is a folder or has no image extension, before any batch.
+
+    Raises
+    ------
+    ValueError
+        Naming the path and an image file that would work.
+    """
+    if path.is_dir() or str(path).endswith(("/", "\\")):
+        raise ValueError(
+            f"--output '{path}' is a folder; give an image file, e.g. "
+            f"--output {path / 'dynaclr_inspect.png'}"
+        )
+    if path.suffix.lower() not in Image.registered_extensions():
+        raise ValueError(
+            f"--output '{path}' has no image extension ({path.suffix or 'none'}); give a file "
+            f"ending in .png (or .jpg, .tif), e.g. --output {path.with_suffix('.png')}"
+        )
 
 
 def _without_run_keys(args: list[str], tmp: Path) -> list[str]:
@@ -70,7 +93,10 @@ def _without_run_keys(args: list[str], tmp: Path) -> list[str]:
     """
     out = list(args)
     for i, path, prefix in config_arguments(out):
-        config = yaml.safe_load(Path(path).read_text()) or {}
+        try:
+            config = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue  # the parser reports it, in the words it uses for fit
         if isinstance(config, dict) and any(key in config for key in _RUN_ONLY_KEYS):
             for key in _RUN_ONLY_KEYS:
                 config.pop(key, None)
@@ -92,28 +118,40 @@ def inspect_main(argv: list[str]) -> int:
     own, rest = parser.parse_known_args(argv)
     if not config_arguments(rest):
         parser.error("pass --config CONFIG.yml (a dynaclr fit config)")
+    files = ", ".join(config_files(rest))
     try:
+        check_image_path(own.output)
         with tempfile.TemporaryDirectory() as tmp:
             args = _without_run_keys(rest, Path(tmp))
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*args parameter is intended to run")
-                cli = DynaCLRCLI(args=args, run=False, save_config_callback=None)
+                cli = DynaCLRCLI(
+                    args=args,
+                    run=False,
+                    save_config_callback=None,
+                    parser_kwargs={"exit_on_error": False},
+                )
         dm = cli.datamodule
         dm.setup("fit")
-    except (*USER_ERRORS, ArgumentError) as err:
-        return report_error("inspect", err, config=", ".join(config_files(rest)))
+    except ArgumentError as err:
+        return report_usage_error("inspect", err, config=files)
+    except USER_ERRORS as err:
+        return report_error("inspect", err, config=files)
     dataset = dm.train_dataset
     sampler = dm.train_dataloader().batch_sampler
     drawn: list[list[int]] = []
     pairs: list[PairRow] = []
     starts: list[int] = []
-    for positions in sampler:
-        if len(drawn) == own.batches:
-            break
-        drawn.append(list(positions))
-        batch = dm.on_after_batch_transfer(dataset.__getitems__(positions), 0)
-        starts.append(len(pairs))
-        pairs += rows_of_batch(batch, dataset.index.tracks, own.samples)
+    try:
+        for positions in sampler:
+            if len(drawn) == own.batches:
+                break
+            drawn.append(list(positions))
+            batch = dm.on_after_batch_transfer(dataset.__getitems__(positions), 0)
+            starts.append(len(pairs))
+            pairs += rows_of_batch(batch, dataset.index.tracks, own.samples)
+    except PatchReadError as err:  # a damaged store: a failure while reading, not a config
+        return report_error("inspect", err, config=files, status=1)
     if not pairs:
         print("dynaclr inspect: the sampler yielded no batch", file=sys.stderr)
         return 2
@@ -121,7 +159,8 @@ def inspect_main(argv: list[str]) -> int:
     names = _channel_names(dataset.index.registry)
     _, stretches = draw_pairs(pairs, names, own.output, starts)
     with pl.Config(tbl_rows=-1, tbl_width_chars=200, fmt_str_lengths=80):
-        print(batch_composition(dataset.index.valid_anchors, drawn))
+        anchors = dataset.index.valid_anchor_columns(*_COMPOSITION_COLUMNS)
+        print(batch_composition(anchors, drawn))
     with Image.open(own.output) as picture:
         size = f"{picture.width}x{picture.height} px"
     print(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
+from dynaclr.cli.checkpoints import check_checkpoint, read_checkpoint
 from dynaclr.cli.embeddings_writer import EmbeddingWriter, run_inputs
 from dynaclr.datamodule import MultiExperimentDataModule
 from dynaclr.experiment_config import ConfigError
@@ -130,13 +131,29 @@ class DynaCLRCLI(LightningCLI):
             parent_folder=True,
         )
 
+    def _parse_ckpt_path(self) -> None:
+        """LightningCLI reads the checkpoint's hyperparameters while parsing: refuse a file
+        that is no checkpoint first, naming it (instead of torch's UnpicklingError)."""
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            read_checkpoint(self.config[subcommand].get("ckpt_path"), weights_only=True)
+        super()._parse_ckpt_path()
+
+    def _check_checkpoint(self) -> None:
+        """Refuse a ``--ckpt_path`` that is no checkpoint of this model, naming the file."""
+        config = self.config[self.subcommand]
+        check_checkpoint(config.get("ckpt_path"), self.model, config.get("weights_only"))
+
     def before_fit(self) -> None:
-        """Refuse a run folder inside an input before anything is written."""
+        """Refuse a run folder inside an input, or a checkpoint that does not fit the model,
+        before anything is written."""
         self._check_run_folders(self._inputs())
+        self._check_checkpoint()
 
     def before_validate(self) -> None:
         """As :meth:`before_fit`."""
         self._check_run_folders(self._inputs())
+        self._check_checkpoint()
 
     def before_predict(self) -> None:
         """Refuse a random encoder (unless asked) and outputs that touch an input, before any
@@ -153,6 +170,7 @@ class DynaCLRCLI(LightningCLI):
                 "dynaclr_runs/demo/checkpoints/last.ckpt), or --random_init to embed with "
                 "random weights on purpose (a baseline for dynaclr evaluate)."
             )
+        self._check_checkpoint()
         inputs = self._inputs()
         self._check_run_folders(inputs)
         for writer in writers:

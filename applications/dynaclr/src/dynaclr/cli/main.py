@@ -21,15 +21,16 @@ from jsonargparse import ArgumentError
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from dynaclr.cli.argv import config_arguments, config_files, demo_args, demo_print_args
-from dynaclr.cli.errors import USER_ERRORS, report_error
+from dynaclr.cli.errors import USER_ERRORS, report_error, report_usage_error
 from dynaclr.cli.evaluate import evaluate_main
 from dynaclr.cli.import_ctc import import_ctc_main
 from dynaclr.cli.inspect import inspect_main
+from dynaclr.cli.interrupts import report_interrupt
 from dynaclr.cli.lightning_cli import DynaCLRCLI
 from dynaclr.cli.preprocess import preprocess_main
 from dynaclr.cli.rechunk import rechunk_main
 from dynaclr.evaluate.online import OnlineEvaluation
-from dynaclr.experiment_config import ConfigError
+from viscy_data.readers import PatchReadError
 from viscy_models.engine.finite import NonFiniteLossError
 
 __all__ = ["main"]
@@ -147,17 +148,6 @@ def _validation_lines(latest: dict) -> list[str]:
     return lines
 
 
-def _configuration_error(err: BaseException) -> ConfigError | None:
-    """Our own ConfigError behind a jsonargparse error (e.g. a value a link refused), if any."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        if isinstance(err, ConfigError):
-            return err
-        err = err.__cause__ or err.__context__
-    return None
-
-
 _PREDICT_FLAGS = {"overwrite": ("--overwrite",), "random_init": ("--random_init", "--random-init")}
 """``dynaclr predict`` flags of our own, beside the LightningCLI's options."""
 
@@ -232,27 +222,19 @@ def main(argv: list[str] | None = None) -> int:
             # Our predict sampler is sequential and keeps every row; Lightning cannot tell.
             warnings.filterwarnings("ignore", message=".*custom batch sampler.*for prediction")
             cli = _cli_class(**flags)(args=argv, parser_kwargs=_PARSER_KWARGS)
-    except ArgumentError as err:
-        cause = _configuration_error(err)  # e.g. a value a link refused (hcl_beta)
-        if cause is not None:
-            return report_error(command, cause, config=files, wrapper=err)
-        print(
-            f"dynaclr {command}: configuration error in {files or 'the command line'}: {err}\n"
-            f"Run 'dynaclr {command} --help' for every option and its documentation.",
-            file=sys.stderr,
-        )
-        return 2
+    except ArgumentError as err:  # or a value a link refused (hcl_beta)
+        return report_usage_error(command, err, config=files)
     except SIGTERMException:
-        print(
-            f"dynaclr {command}: stopped by SIGTERM after the current step; resume with "
-            "--ckpt_path <checkpoint> (ModelCheckpoint(save_last=True, save_on_exception=True) "
-            "saves one on the way out).",
-            file=sys.stderr,
-        )
-        return 143
+        return report_interrupt(command, "SIGTERM")
+    except KeyboardInterrupt:
+        return report_interrupt(command, "SIGINT")
+    except SystemExit as err:
+        if isinstance(err.__context__, KeyboardInterrupt):  # Lightning's exit(1) after Ctrl-C
+            return report_interrupt(command, "SIGINT")
+        raise
     except USER_ERRORS as err:
         return report_error(command, err, config=files)
-    except NonFiniteLossError as err:  # training diverged: a failure while running
+    except (NonFiniteLossError, PatchReadError) as err:  # a failure while running
         return report_error(command, err, config=files, status=1)
     if cli.subcommand == "fit":
         _report_outputs(cli, demo)

@@ -58,6 +58,9 @@ class NormTable:
         shape = (len(LEVELS), n_positions, len(STATS), n_fovs)
         self._values = np.full(shape, np.nan, dtype=np.float32)
         self._timepoint = np.full((n_positions, len(STATS), n_fovs, n_frames), np.nan, np.float32)
+        # NaN in the arrays means "absent"; these say where a value was stored (maybe NaN)
+        self._stored = np.zeros(shape, dtype=bool)
+        self._timepoint_stored = np.zeros(self._timepoint.shape, dtype=bool)
         for f, norm in enumerate(normalizations):
             for p, name in enumerate(channel_names[f]):
                 levels = (norm or {}).get(name) or {}
@@ -66,11 +69,13 @@ class NormTable:
                         value = (levels.get(level) or {}).get(stat)
                         if value is not None:
                             self._values[li, p, si, f] = value
+                            self._stored[li, p, si, f] = True
                 for frame, stats in (levels.get(TIMEPOINT) or {}).items():
                     if int(frame) < n_frames:
                         for si, stat in enumerate(STATS):
                             if stats.get(stat) is not None:
                                 self._timepoint[p, si, f, int(frame)] = stats[stat]
+                                self._timepoint_stored[p, si, f, int(frame)] = True
 
     def missing(self, level: str) -> list[str]:
         """Labels of FOVs that lack ``level`` for any channel position (all its stats NaN)."""
@@ -137,11 +142,15 @@ class NormTable:
             fovs = np.flatnonzero(np.bincount(np.asarray(fov_codes), minlength=n_fovs))
         if level == TIMEPOINT:
             values = self._timepoint[:, :, fovs, pairs]  # (P, S, K)
+            stored = self._timepoint_stored[:, :, fovs, pairs]
         else:
             values = self._values[LEVELS.index(level)][:, :, fovs]  # (P, S, K)
+            stored = self._stored[LEVELS.index(level)][:, :, fovs]
         absent = np.isnan(values[:, wanted])
         if absent.any():
             p, s_, j = (int(i[0]) for i in np.nonzero(absent))
+            if stored[:, wanted][p, s_, j]:
+                self._raise_nan(level, stats[s_], p, int(fovs[j]), pairs, j, absent.any((0, 1)))
             self._raise_missing(level, stats[s_], p, int(fovs[j]), pairs, j, absent.any((0, 1)))
         if divisor is not None and divisor in STATS:
             div = values[:, STATS.index(divisor)]
@@ -158,6 +167,15 @@ class NormTable:
                     f"divide by max({divisor}, eps) instead, exclude the FOV with exclude_fovs, "
                     "or recompute the statistics."
                 )
+
+    def _raise_nan(self, level, stat, position, fov, pairs, j, absent) -> None:
+        channel = self.channel_names[fov][position]
+        raise ValueError(
+            f"{self.fov_labels[fov]}: channel {channel!r} has {stat!r} = NaN in {level!r}"
+            f"{_frame(pairs, j)}: the stored statistics hold NaN ({_affected(absent, pairs)}), "
+            "so normalizing would make every pixel NaN. Recompute the statistics (dynaclr "
+            "preprocess) after fixing the pixels, or exclude the FOV with exclude_fovs."
+        )
 
     def _raise_missing(self, level, stat, position, fov, pairs, j, absent) -> None:
         channel = self.channel_names[fov][position]

@@ -8,6 +8,7 @@ attribute of a FOV's metadata file atomically, is beside it in :mod:`.fov_attrib
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -114,10 +115,33 @@ def _ome_attrs(attrs: Mapping[str, Any]) -> tuple[dict, str | None]:
     return dict(attrs), None
 
 
+_METADATA_FILES = (".zattrs", ".zgroup", ".zarray", "zarr.json")
+
+
+def _broken_metadata(store: str, path: str) -> str | None:
+    """``"<file>: not valid JSON (...)"`` for the first unparsable metadata file of a local
+    zarr node (``store/path``), else None. Only called once opening the node failed."""
+    if is_url(store):
+        return None
+    folder = Path(store, path)
+    for name in _METADATA_FILES:
+        file = folder / name
+        if not file.is_file():
+            continue
+        try:
+            json.loads(file.read_bytes())
+        except (ValueError, UnicodeDecodeError) as err:
+            return f"{file}: not valid JSON ({err})"
+    return None
+
+
 def _open_group(store: str, path: str, where: str) -> zarr.Group:
     try:
         node = zarr.open(store=store, path=path, mode="r")
     except (FileNotFoundError, KeyError, ValueError) as err:
+        broken = _broken_metadata(store, path)
+        if broken:
+            raise ValueError(f"{where}: cannot open zarr group {path!r}: {broken}") from err
         raise ValueError(f"{where}: cannot open zarr group {path!r}: {err}") from err
     if not isinstance(node, zarr.Group):
         raise ValueError(f"{where}: {path!r} is a zarr array, expected a group")
@@ -164,6 +188,9 @@ def _read_fov(store: str, fov_name: str, zarr_format: int) -> FOVInfo:
     name = _full_resolution_name(image, where)
     try:
         array = group[name]
+    except ValueError as err:  # e.g. a .zarray that is not JSON
+        broken = _broken_metadata(store, f"{fov_name}/{name}")
+        raise ValueError(f"{where}: cannot open array {name!r}: {broken or err}") from err
     except KeyError as err:
         raise ValueError(
             f"{where} has no full-resolution array {name!r} "
@@ -235,6 +262,9 @@ def read_plate(store_path: str | os.PathLike) -> PlateInfo:
     try:
         root = zarr.open_group(store=store, mode="r")
     except (FileNotFoundError, KeyError, ValueError) as err:
+        broken = _broken_metadata(store, "")
+        if broken:
+            raise ValueError(f"{store!r}: cannot open the plate: {broken}") from err
         raise ValueError(
             f"{store!r} is not an OME-Zarr HCS plate: no zarr group at its root ({err})"
         ) from err

@@ -32,8 +32,11 @@ class PatchRequest(NamedTuple):
 class PendingPatches:
     """Patches being read by :meth:`PatchReader.read_async`; :meth:`result` waits for them."""
 
-    def __init__(self, ready: np.ndarray | None, future=None, views=(), where=()) -> None:
+    def __init__(
+        self, ready: np.ndarray | None, future=None, views=(), where=(), reader=None, request=None
+    ) -> None:
         self._ready, self._future, self._views, self._where = ready, future, views, where
+        self._reader, self._request = reader, request
 
     def result(self) -> np.ndarray:
         """The ``(B, C, Z, Y, X)`` float32 patches.
@@ -42,22 +45,36 @@ class PendingPatches:
         ------
         PatchReadError
             When the read failed; names the first patch that fails on its own.
+        MissingChunksError
+            When a chunk file is missing and the reader's ``missing_chunks`` is ``"error"``
+            (with ``"warn"`` the reader warns and the batch is read again, zeros there).
         """
         if self._future is None:
             return self._ready
         try:
             return self._future.result()
         except Exception as err:
-            raise self._failure(err) from err
+            cause = err
+            failure, missing = self._failure(err)
+        if missing is not None and self._reader is not None:
+            self._reader.found_missing(*missing)  # raises, or warns and reads zeros from now
+            return self._reader.read(*self._request)
+        raise failure from cause
 
-    def _failure(self, err: Exception) -> PatchReadError:
-        """Find the first patch whose own read fails, to name it; reads one patch at a time."""
+    def _failure(self, err: Exception) -> tuple[PatchReadError, tuple | None]:
+        """Find the first patch whose own read fails, to name it; reads one patch at a time.
+
+        Also returns ``(key, error)`` when that read failed on a missing chunk file.
+        """
+        from viscy_data.readers.missing_chunks import is_missing_chunk
+
         for view, where in zip(self._views, self._where):
             try:
                 view.read().result()
             except Exception as own:
-                return PatchReadError(f"{_where(*where)}: {own}")
-        return PatchReadError(f"cannot read a batch of {len(self._views)} patches: {err}")
+                missing = (where[0], own) if is_missing_chunk(own) else None
+                return PatchReadError(f"{_where(*where)}: {own}"), missing
+        return PatchReadError(f"cannot read a batch of {len(self._views)} patches: {err}"), None
 
 
 def _where(key: Hashable, t: int, y: int, x: int) -> str:

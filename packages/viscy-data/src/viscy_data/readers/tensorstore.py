@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import tensorstore as ts
 
+from viscy_data.readers.missing_chunks import (
+    MISSING_CHUNKS,
+    MissingChunksError,
+    MissingChunksWarning,
+    missing_chunks_message,
+    missing_planes,
+    strict_spec,
+)
 from viscy_data.readers.patches import PatchReadError, PatchRequest, PendingPatches, _where
 
 __all__ = ["PatchReader"]
@@ -35,6 +44,15 @@ class PatchReader:
     data_copy_concurrency : int or None, default None
         Threads tensorstore may use to decode chunks; None keeps tensorstore's default
         (the number of CPUs this process may run on).
+    missing_chunks : {"warn", "error"}, default "warn"
+        A read that needs a chunk file the array lacks: ``"warn"`` once per array naming the
+        frames and channels that lack chunks (:class:`MissingChunksWarning`), then read them
+        as zeros; ``"error"`` raises :class:`MissingChunksError` (a :class:`PatchReadError`).
+        See :mod:`viscy_data.readers.missing_chunks`; reads of complete arrays cost the same.
+    labels : Mapping[Hashable, str], optional
+        How messages name each array (e.g. ``"experiment 'a', FOV 'A/1/0' of plate.zarr"``).
+    channel_names : Mapping[Hashable, Sequence[str]], optional
+        Channel names of each array, for messages.
 
     Notes
     -----
@@ -47,7 +65,14 @@ class PatchReader:
         specs: Mapping[Hashable, dict],
         cache_pool_bytes: int = 0,
         data_copy_concurrency: int | None = None,
+        missing_chunks: str = "warn",
+        labels: Mapping[Hashable, str] | None = None,
+        channel_names: Mapping[Hashable, Sequence[str]] | None = None,
     ) -> None:
+        if missing_chunks not in MISSING_CHUNKS:
+            raise ValueError(
+                f"missing_chunks must be one of {list(MISSING_CHUNKS)}, got {missing_chunks!r}"
+            )
         if cache_pool_bytes < 0:
             raise ValueError(f"cache_pool_bytes must be >= 0, got {cache_pool_bytes!r}")
         if data_copy_concurrency is not None and data_copy_concurrency < 1:
@@ -57,6 +82,10 @@ class PatchReader:
         self.specs = dict(specs)
         self.cache_pool_bytes = int(cache_pool_bytes)
         self.data_copy_concurrency = data_copy_concurrency
+        self.missing_chunks = missing_chunks
+        self.labels = dict(labels or {})
+        self.channel_names = dict(channel_names or {})
+        self._filled: set[Hashable] = set()  # arrays found lacking chunks, read with zeros
         self._context: ts.Context | None = None
         self._stores: dict[Hashable, ts.TensorStore] = {}
         self._sources: dict[tuple, ts.TensorStore] = {}
@@ -91,8 +120,9 @@ class PatchReader:
             if store is None:
                 if key not in self.specs:
                     raise KeyError(f"no tensorstore spec for {key!r}")
+                spec = self.specs[key] if key in self._filled else strict_spec(self.specs[key])
                 try:
-                    store = ts.open(self.specs[key], read=True, context=self.context).result()
+                    store = ts.open(spec, read=True, context=self.context).result()
                 except Exception as err:
                     raise PatchReadError(f"cannot open array {key!r}: {err}") from err
                 if store.rank != 5:
@@ -104,6 +134,42 @@ class PatchReader:
                 store = store[ts.d[:].mark_bounds_implicit[False]]
                 self._stores[key] = store
         return store
+
+    def found_missing(self, key: Hashable, err: BaseException) -> None:
+        """A read of ``key`` failed on a missing chunk: raise, or warn once and read zeros.
+
+        Called by :meth:`PendingPatches.result`, which then reads the batch again.
+
+        Raises
+        ------
+        MissingChunksError
+            With ``missing_chunks="error"``, naming the array, channels and frames.
+        """
+        store = self.store(key)
+        with self._lock:
+            if key in self._filled:  # another thread got here first
+                return
+            message = missing_chunks_message(
+                self.labels.get(key) or f"array {key!r}",
+                missing_planes(store),
+                self.channel_names.get(key),
+                err,
+            )
+            if self.missing_chunks == "error":
+                raise MissingChunksError(
+                    f"{message}. Restore the chunk files, leave the FOV out, or set "
+                    "missing_chunks to 'warn' to read them as zeros."
+                ) from err
+            warnings.warn(
+                f"{message}; they read as zeros (missing_chunks='warn'; set it to 'error' to "
+                "stop instead). Said once for this array.",
+                MissingChunksWarning,
+                stacklevel=2,
+            )
+            self._filled.add(key)
+            self._stores.pop(key, None)
+            for cached in [k for k in self._sources if k[0] == key]:
+                del self._sources[cached]
 
     def _window_source(self, key: Hashable, channels: tuple[int, ...], z_range: slice):
         """``(T, C, Z, Y, X)`` float32 view of ``key`` restricted to ``channels`` and ``z_range``.
@@ -192,7 +258,7 @@ class PatchReader:
         views, where, shape = self._views(*request)
         if not views:
             return PendingPatches(np.empty(shape, dtype=np.float32))
-        return PendingPatches(None, ts.stack(views).read(), views, where)
+        return PendingPatches(None, ts.stack(views).read(), views, where, self, request)
 
     def view(self, request: PatchRequest) -> ts.TensorStore:
         """The patches of ``request`` as one checked, unread ``(B, C, Z, Y, X)`` float32 view.
