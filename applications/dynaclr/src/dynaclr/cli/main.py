@@ -236,6 +236,6 @@ def main(argv: list[str] | None = None) -> int:
         return report_error(command, err, config=files)
     except (NonFiniteLossError, PatchReadError) as err:  # a failure while running
         return report_error(command, err, config=files, status=1)
-    if cli.subcommand == "fit":
+    if cli.subcommand == "fit" and cli.trainer.is_global_zero:
         _report_outputs(cli, demo)
     return 0

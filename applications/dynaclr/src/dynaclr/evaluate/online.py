@@ -2,7 +2,8 @@
 
 :class:`OnlineEvaluation` is a Lightning callback. Every ``every_n_epochs`` epochs, and after
 the last one, it embeds each validation observation (evaluation transforms: normalization and
-crop, no augmentation) with the encoder being trained, on global rank 0, and logs
+crop, no augmentation) with the encoder being trained, on global rank 0 (the other ranks wait
+at the next collective), during ``fit`` only (not ``validate``), and logs
 ``eval/probe/<label>`` (linear probe, balanced accuracy, for each label column the
 observations have), ``eval/temporal_smoothness`` and ``eval/effective_rank`` (definitions in
 :mod:`dynaclr.evaluate.metrics`) to the trainer's loggers. The latest figures are kept in
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.trainer.states import TrainerFn
 
 from dynaclr.evaluate.metrics import effective_rank, linear_probe, temporal_smoothness
 
@@ -59,8 +61,13 @@ class OnlineEvaluation(Callback):
         self._dataset = None
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero:
+        fitting = trainer.state.fn == TrainerFn.FITTING  # not in validate: no epochs to watch
+        if trainer.sanity_checking or not trainer.is_global_zero or not fitting:
             return
+        with torch.inference_mode(False), torch.enable_grad():  # the probe fits a regression
+            self._evaluate(trainer, pl_module)
+
+    def _evaluate(self, trainer, pl_module) -> None:
         epoch = trainer.current_epoch
         last = trainer.max_epochs is not None and epoch + 1 >= trainer.max_epochs
         if (epoch + 1) % self.every_n_epochs and not last:

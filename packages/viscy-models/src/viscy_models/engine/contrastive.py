@@ -244,12 +244,23 @@ class ContrastiveModule(LightningModule):
             if not taken:  # e.g. only the CSV logger: PNG files in the run folder instead
                 self._save_grid(grid, stage, tile=anchors.shape[-1])
 
+    def setup(self, stage: str) -> None:
+        """Find where image grids go as PNG files (``<log_dir>/images``).
+
+        Every rank asks here: ``trainer.log_dir`` is a collective under DDP, so asking it on
+        rank 0 alone (when a grid is written) would wait forever for the other ranks.
+        """
+        trainer = self._trainer
+        log_dir = trainer.log_dir if trainer is not None else None
+        self._image_dir = Path(log_dir) / "images" if log_dir else None
+
     def _save_grid(self, grid: Tensor, stage: str, tile: int) -> None:
         trainer = self._trainer
-        if trainer is None or not trainer.is_global_zero or not trainer.log_dir:
+        image_dir = getattr(self, "_image_dir", None)
+        if trainer is None or not trainer.is_global_zero or image_dir is None:
             return
         name = f"{stage}_epoch{self.current_epoch:03d}.png"
-        save_image_grid(grid, Path(trainer.log_dir) / "images" / name, tile=tile)
+        save_image_grid(grid, image_dir / name, tile=tile)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Refuse to write a checkpoint whose weights hold NaN or infinite values."""
