@@ -127,7 +127,8 @@ def _report_outputs(cli: DynaCLRCLI, demo: bool = False) -> None:
             )
         lines += ["  next:       embed the cells, then measure and draw the embeddings:",
                   f"    {predict}", f"    {evaluate}"]  # fmt: skip
-    print("\n".join(lines))
+    if trainer.is_global_zero:  # every rank builds it: trainer.log_dir is a DDP collective
+        print("\n".join(lines))
 
 
 def _validation_lines(latest: dict) -> list[str]:
@@ -236,6 +237,6 @@ def main(argv: list[str] | None = None) -> int:
         return report_error(command, err, config=files)
     except (NonFiniteLossError, PatchReadError) as err:  # a failure while running
         return report_error(command, err, config=files, status=1)
-    if cli.subcommand == "fit" and cli.trainer.is_global_zero:
+    if cli.subcommand == "fit":
         _report_outputs(cli, demo)
     return 0
