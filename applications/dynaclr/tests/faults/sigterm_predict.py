@@ -23,7 +23,13 @@ class SlowBatches(Callback):
 
 
 if __name__ == "__main__":
+    import signal
+
     from dynaclr.cli import main
+
+    # Ctrl-C in a terminal reaches Python's default handler; a process started in the
+    # background by a non-interactive shell (some CI runners) inherits SIGINT ignored instead.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     ready, args = sys.argv[1], sys.argv[2:]
     sys.exit(main([*args, "--trainer.callbacks+=sigterm_predict.SlowBatches",
