@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorstore as ts
 
-from viscy_data.readers.patches import PatchReadError
+from viscy_data.readers.patches import PatchReadError, is_missing_chunk
 
 __all__ = [
     "MISSING_CHUNKS",
@@ -51,12 +51,6 @@ def strict_spec(spec: dict) -> dict:
     if spec.get("driver") in _STRICT_DRIVERS and "fill_missing_data_reads" not in spec:
         return {**spec, "fill_missing_data_reads": False}
     return spec
-
-
-def is_missing_chunk(err: BaseException) -> bool:
-    """Whether a tensorstore read failed because a chunk file is missing."""
-    text = str(err)
-    return "NOT_FOUND" in text and "chunk" in text
 
 
 def missing_planes(store: ts.TensorStore) -> np.ndarray:

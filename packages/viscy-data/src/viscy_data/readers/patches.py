@@ -66,8 +66,6 @@ class PendingPatches:
 
         Also returns ``(key, error)`` when that read failed on a missing chunk file.
         """
-        from viscy_data.readers.missing_chunks import is_missing_chunk
-
         for view, where in zip(self._views, self._where):
             try:
                 view.read().result()
@@ -75,6 +73,12 @@ class PendingPatches:
                 missing = (where[0], own) if is_missing_chunk(own) else None
                 return PatchReadError(f"{_where(*where)}: {own}"), missing
         return PatchReadError(f"cannot read a batch of {len(self._views)} patches: {err}"), None
+
+
+def is_missing_chunk(err: BaseException) -> bool:
+    """Whether a tensorstore read failed because a chunk file is missing."""
+    text = str(err)
+    return "NOT_FOUND" in text and "chunk" in text
 
 
 def _where(key: Hashable, t: int, y: int, x: int) -> str:
