@@ -94,13 +94,8 @@ def map_figure(
         if len(rows) < len(coords)
         else (f"{len(coords):,} cells")
     )
-    ax.set_title(f"{reduction.upper()} of the embeddings, coloured by {values.name}\n{shown}")
-    ax.set_xlabel(f"{reduction.upper()} 1")
-    ax.set_ylabel(f"{reduction.upper()} 2")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    title = f"{reduction.upper()} of the embeddings, coloured by {values.name}\n{shown}"
+    return _save_map(plt, fig, ax, reduction, title, path)
 
 
 def tracks_figure(
@@ -130,7 +125,13 @@ def tracks_figure(
                 label=f"{name}, t {frames.min()}-{frames.max()}")  # fmt: skip
         ax.plot(*xy[0], "o", ms=6, color=palette(i % 10))
     ax.legend(fontsize=7, loc="best", title="track (dot: first frame)")
-    ax.set_title(f"{len(longest)} longest tracks over the {reduction.upper()} map")
+    title = f"{len(longest)} longest tracks over the {reduction.upper()} map"
+    return _save_map(plt, fig, ax, reduction, title, path)
+
+
+def _save_map(plt, fig, ax, reduction: str, title: str, path: Path) -> Path:
+    """Title and axis names of a 2-D map; write it and free the figure."""
+    ax.set_title(title)
     ax.set_xlabel(f"{reduction.upper()} 1")
     ax.set_ylabel(f"{reduction.upper()} 2")
     fig.tight_layout()
